@@ -1,0 +1,28 @@
+"""Command-line entry point: ``fastntk <command> [options]``.
+
+Each command lives in its own module exposing ``add_arguments(parser)`` and ``run(args)``;
+COMMANDS maps the command name to that module.
+"""
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    "demo": ("fastntk.demo", "a Gram matrix and a small kernel-regression study on bundled data"),
+}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="fastntk", description="Fast Neural Tangent Kernels on CPUs")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p)
+        p.set_defaults(_module=module)
+    args = parser.parse_args(argv)
+    return args._module.run(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Fully-connected NNGP and NTK (MATH §1–§3)."""
+import math
+
+import numpy as np
+
+from . import _core
+from . import activations as _activations
+from ._validation import allocate_outputs, as_points, check_n_threads, check_positive_int
+
+DEFAULT_TILE = 128
+
+
+class Prepared:
+    """Inputs of one side of a Gram, validated and with their per-point pass done.
+
+    Holds the C-contiguous points, the per-layer row statistics the core needs and the NNGP/NTK
+    diagonals. Batching and distributed back ends prepare each side once and fill blocks from it.
+    """
+
+    def __init__(self, X, stats, nngp_diag, ntk_diag):
+        self.X, self.stats, self.nngp_diag, self.ntk_diag = X, stats, nngp_diag, ntk_diag
+
+    def __len__(self):
+        return self.X.shape[0]
+
+    def rows(self, start, stop):
+        """The prepared points start:stop (a cheap copy of O((stop-start)·depth) statistics)."""
+        return Prepared(self.X[start:stop], np.ascontiguousarray(self.stats[:, start:stop]),
+                        self.nngp_diag[start:stop], self.ntk_diag[start:stop])
+
+
+class FullyConnected:
+    """NNGP and NTK of an infinitely wide fully-connected network with ``depth`` hidden layers.
+
+    Conventions (MATH §1):
+
+    * ``W_std=None`` (default): the seeds' convention, Σ⁽⁰⁾ = xᵀx', layer weight variance c_σ
+      (so c_σ = 2 for ReLU), no bias unless ``b_std`` is given.
+    * ``W_std=σ_w`` (a number): neural-tangents' 'ntk' parameterisation of
+      ``stax.serial(*([Dense(·, W_std, b_std), act] * depth), Dense(·, W_std, b_std))``:
+      Σ⁽⁰⁾ = σ_w²·xᵀx'/d + σ_b², each later layer Σ ← σ_w²·T(Σ) + σ_b² with no c_σ factor.
+
+    ``fix`` freezes the bottom ``fix`` weight layers (their gradient terms leave the NTK sum;
+    ``fix=depth`` gives the NNGP). ``input_scale`` overrides the factor on xᵀx' (1 for the seeds,
+    1/d for the W_std convention); e.g. the UCI protocol of MATH §9 is
+    ``FullyConnected(dep, W_std=1.0, input_scale=1.0, fix=fix)``.
+    """
+
+    def __init__(self, depth, activation="relu", W_std=None, b_std=0.0, fix=0, input_scale=None):
+        self.depth = check_positive_int(depth, "depth", 0)
+        self.fix = check_positive_int(fix, "fix", 0)
+        if self.fix > self.depth:
+            raise ValueError(f"fix must be between 0 and depth={self.depth}, got {fix}")
+        self.activation = _activations.get(activation)
+        for value, label in ((W_std, "W_std"), (b_std, "b_std"), (input_scale, "input_scale")):
+            if value is not None and not (isinstance(value, (int, float, np.floating, np.integer))
+                                          and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{label} must be a finite non-negative number, got {value!r}")
+        self.W_std = None if W_std is None else float(W_std)
+        self.b_std = float(b_std)
+        self.input_scale = None if input_scale is None else float(input_scale)
+
+    def __repr__(self):
+        return (f"FullyConnected(depth={self.depth}, activation={self.activation!r}, W_std={self.W_std}, "
+                f"b_std={self.b_std}, fix={self.fix}, input_scale={self.input_scale})")
+
+    # -- the recursion's coefficients ------------------------------------------------------------
+    def _coefficients(self, d):
+        """(w0, b0, w, b) of fc.hpp: Σ_0 = w0·xᵀx' + b0, Σ_h = w·T(Σ_{h-1}) + b."""
+        bias = self.b_std**2
+        if self.W_std is None:
+            scale = 1.0 if self.input_scale is None else self.input_scale
+            return scale, bias, self.activation.c_sigma, bias
+        var = self.W_std**2
+        scale = 1.0 / d if self.input_scale is None else self.input_scale
+        return var * scale, bias, var, bias
+
+    def _max_variance(self, *Xs):
+        """Largest Σ_h(x, x) over the inputs and layers (only a Custom activation's table needs it)."""
+        w0, b0, w, b = self._coefficients(Xs[0].shape[1])
+        z, wq = _activations.hermite_rule(self.activation.order)
+        a = np.concatenate([w0 * np.einsum("ij,ij->i", X, X, dtype=np.float64) + b0 for X in Xs])
+        top = a.max()
+        for _ in range(self.depth):
+            a = w * (self.activation.fn(np.sqrt(a)[:, None] * z[None, :]) ** 2 @ wq) + b
+            top = max(top, a.max())
+        return float(top)
+
+    def _spec(self, d, *Xs):
+        max_var = self._max_variance(*Xs) if isinstance(self.activation, _activations.Custom) else None
+        w0, b0, w, b = self._coefficients(d)
+        return _core.FCSpec(self.depth, self.fix, w0, b0, w, b, self.activation._spec(max_var))
+
+    # -- building blocks for batching / distributed back ends ------------------------------------
+    def prepare(self, X, *, n_threads=None, _spec=None):
+        """Validate X and run the per-point pass (row statistics and diagonals)."""
+        X = as_points(X, "X")
+        spec = _spec if _spec is not None else self._spec(X.shape[1], X)
+        n = X.shape[0]
+        stats = np.empty((2 * self.depth, n), dtype=X.dtype)
+        nngp_diag = np.empty((1, n), dtype=X.dtype)
+        ntk_diag = np.empty((1, n), dtype=X.dtype)
+        _core.fc_point_pass(spec, X, stats, nngp_diag, ntk_diag, check_n_threads(n_threads))
+        return Prepared(X, stats, nngp_diag[0], ntk_diag[0])
+
+    def fill(self, P1, P2, out_nngp=None, out_ntk=None, *, symmetric=False, n_threads=None, tile_size=None,
+             _spec=None):
+        """Write the Gram block of prepared inputs into out_nngp / out_ntk (2-D arrays or views with
+        contiguous rows, e.g. a slice of a numpy.memmap). ``symmetric`` requires P2 to be P1."""
+        if P1.X.shape[1] != P2.X.shape[1]:
+            raise ValueError(f"X1 has {P1.X.shape[1]} features but X2 has {P2.X.shape[1]}")
+        spec = _spec if _spec is not None else self._spec(P1.X.shape[1], P1.X, P2.X)
+        tile = DEFAULT_TILE if tile_size is None else check_positive_int(tile_size, "tile_size", 1)
+        _core.fc_gram(spec, P1.X, P1.stats, P2.X, P2.stats, out_nngp, out_ntk, bool(symmetric), tile,
+                      check_n_threads(n_threads))
+
+    # -- public API ----------------------------------------------------------------------------------
+    def _compute(self, X1, X2, want_nngp, want_ntk, n_threads, tile_size, out):
+        A = as_points(X1, "X1")
+        symmetric = X2 is None or X2 is X1
+        B = A if symmetric else as_points(X2, "X2")
+        if A.shape[1] != B.shape[1]:
+            raise ValueError(f"X1 has {A.shape[1]} features but X2 has {B.shape[1]}")
+        if A.dtype != B.dtype:
+            A, B = A.astype(np.float64), B.astype(np.float64)
+        spec = self._spec(A.shape[1], A) if symmetric else self._spec(A.shape[1], A, B)
+        P1 = self.prepare(A, n_threads=n_threads, _spec=spec)
+        P2 = P1 if symmetric else self.prepare(B, n_threads=n_threads, _spec=spec)
+        shape = (A.shape[0], B.shape[0])
+        count = int(want_nngp) + int(want_ntk)
+        if out is not None:
+            outs = list(out) if isinstance(out, (tuple, list)) else [out]
+            if len(outs) != count:
+                raise ValueError(f"out must hold {count} array(s)")
+            for o in outs:
+                if not isinstance(o, np.ndarray) or o.shape != shape or o.dtype != A.dtype:
+                    raise ValueError(f"out arrays must be numpy arrays of shape {shape} and dtype {A.dtype}")
+        else:
+            outs = allocate_outputs(shape, A.dtype, count)
+        out_nngp = outs[0] if want_nngp else None
+        out_ntk = outs[-1] if want_ntk else None
+        self.fill(P1, P2, out_nngp, out_ntk, symmetric=symmetric, n_threads=n_threads, tile_size=tile_size,
+                  _spec=spec)
+        return outs
+
+    def nngp(self, X1, X2=None, *, n_threads=None, tile_size=None, out=None):
+        """NNGP Gram Σ⁽ᴸ⁾(X1, X2) (X2=None: the symmetric Gram of X1, computed on the upper triangle)."""
+        return self._compute(X1, X2, True, False, n_threads, tile_size, out)[0]
+
+    def ntk(self, X1, X2=None, *, n_threads=None, tile_size=None, out=None):
+        """NTK Gram Θ⁽ᴸ⁾(X1, X2)."""
+        return self._compute(X1, X2, False, True, n_threads, tile_size, out)[0]
+
+    def kernels(self, X1, X2=None, *, n_threads=None, tile_size=None, out=None):
+        """(NNGP, NTK) computed in one pass."""
+        nngp, ntk = self._compute(X1, X2, True, True, n_threads, tile_size, out)
+        return nngp, ntk
+
+    def diag(self, X, get="ntk", *, n_threads=None):
+        """Diagonal k(x_i, x_i): get='ntk', 'nngp' or 'both' (a tuple (nngp, ntk))."""
+        if get not in ("ntk", "nngp", "both"):
+            raise ValueError(f"get must be 'ntk', 'nngp' or 'both', got {get!r}")
+        P = self.prepare(X, n_threads=n_threads)
+        return {"ntk": P.ntk_diag, "nngp": P.nngp_diag, "both": (P.nngp_diag, P.ntk_diag)}[get]

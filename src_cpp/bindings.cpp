@@ -1,0 +1,210 @@
+// fastntk._core: thin typed entry points over the header-only core. Every entry point takes
+// n_threads, releases the GIL while it computes and writes into caller-provided arrays.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "fastntk/fc.hpp"
+
+namespace py = pybind11;
+using namespace fastntk;
+
+namespace {
+
+// Row-major 2-D view of a numpy array: unit stride along columns, any row stride.
+template <class T>
+struct View2D {
+    T* data;
+    int64_t rows, cols, ld;
+};
+
+template <class T>
+View2D<T> view2d(py::array& a, const char* name, bool writable) {
+    if (!py::isinstance<py::array_t<T>>(a) || a.dtype().kind() != 'f' || a.itemsize() != sizeof(T))
+        throw py::type_error(std::string(name) + ": wrong dtype");
+    if (a.ndim() != 2) throw py::value_error(std::string(name) + ": expected a 2-D array");
+    if (writable && !a.writeable()) throw py::value_error(std::string(name) + ": array is read-only");
+    const auto s0 = a.strides(0), s1 = a.strides(1);
+    if (a.shape(1) > 1 && s1 != ssize_t(sizeof(T)))
+        throw py::value_error(std::string(name) + ": columns must be contiguous");
+    if (a.shape(0) > 1 && (s0 % ssize_t(sizeof(T)) != 0 || s0 < ssize_t(sizeof(T)) * a.shape(1)))
+        throw py::value_error(std::string(name) + ": unsupported row stride");
+    T* ptr = static_cast<T*>(writable ? a.mutable_data() : const_cast<void*>(a.data()));
+    return {ptr, a.shape(0), a.shape(1), a.shape(0) > 1 ? int64_t(s0 / ssize_t(sizeof(T))) : a.shape(1)};
+}
+
+// Activation description handed over from fastntk.activations (double arrays kept alive by Python).
+struct ActivationSpec {
+    int kind = 0, fn = 0;
+    double neg_slope = 0.0, pos_slope = 1.0;
+    std::vector<double> nodes, weights;
+    py::array_t<double> table_f, table_df;
+    double table_lo = 0.0, table_step = 1.0;
+};
+
+template <class T>
+struct BoundActivation {
+    Activation<T> act;
+    std::vector<T> nodes, weights;
+    BoundActivation(const ActivationSpec& s) : nodes(s.nodes.begin(), s.nodes.end()), weights(s.weights.begin(), s.weights.end()) {
+        act.kind = static_cast<ActKind>(s.kind);
+        act.fn = static_cast<QuadFn>(s.fn);
+        act.neg_slope = T(s.neg_slope);
+        act.pos_slope = T(s.pos_slope);
+        act.order = int(nodes.size());
+        act.nodes = nodes.data();
+        act.weights = weights.data();
+        if (act.fn == QuadFn::Table) {
+            if (s.table_f.size() < 4 || s.table_f.size() != s.table_df.size())
+                throw py::value_error("activation table needs >= 4 points for sigma and its derivative");
+            act.table.f = s.table_f.data();
+            act.table.df = s.table_df.data();
+            act.table.n = s.table_f.size();
+            act.table.lo = s.table_lo;
+            act.table.step = s.table_step;
+        }
+    }
+};
+
+struct FCSpec {
+    int depth, fix;
+    double w0, b0, w, b;
+    ActivationSpec act;
+};
+
+template <class T>
+FCParams<T> fc_params(const FCSpec& s, const BoundActivation<T>& a) {
+    FCParams<T> p;
+    p.depth = s.depth;
+    p.fix = s.fix;
+    p.w0 = T(s.w0);
+    p.b0 = T(s.b0);
+    p.w = T(s.w);
+    p.b = T(s.b);
+    p.act = a.act;
+    return p;
+}
+
+bool python_interrupted() {
+    py::gil_scoped_acquire gil;
+    return PyErr_CheckSignals() != 0;
+}
+
+template <class T>
+void fc_point_pass_t(const FCSpec& spec, py::array X, py::array stats, py::array nngp_diag, py::array ntk_diag,
+                     int n_threads) {
+    auto x = view2d<T>(X, "X", false);
+    auto st = view2d<T>(stats, "stats", true);
+    auto nd = view2d<T>(nngp_diag, "nngp_diag", true);
+    auto td = view2d<T>(ntk_diag, "ntk_diag", true);
+    if (st.rows != 2 * int64_t(spec.depth) || st.cols != x.rows || st.ld != x.rows)
+        throw py::value_error("stats must be a contiguous (2*depth, n) array");
+    if (nd.rows * nd.cols != x.rows || td.rows * td.cols != x.rows) throw py::value_error("diag arrays must hold n values");
+    BoundActivation<T> act(spec.act);
+    const FCParams<T> p = fc_params(spec, act);
+    py::gil_scoped_release release;
+    fc_point_pass(p, x.data, x.rows, x.cols, x.ld, st.data, nd.data, td.data, n_threads);
+}
+
+template <class T>
+void fc_gram_t(const FCSpec& spec, py::array X1, py::array stats1, py::array X2, py::array stats2,
+               py::object out_nngp, py::object out_ntk, bool symmetric, int64_t tile, int n_threads) {
+    auto x1 = view2d<T>(X1, "X1", false);
+    auto x2 = view2d<T>(X2, "X2", false);
+    auto s1 = view2d<T>(stats1, "stats1", false);
+    auto s2 = view2d<T>(stats2, "stats2", false);
+    if (x1.cols != x2.cols) throw py::value_error("X1 and X2 have different feature counts");
+    if (s1.rows != 2 * int64_t(spec.depth) || s1.cols != x1.rows || s1.ld != x1.rows ||
+        s2.rows != 2 * int64_t(spec.depth) || s2.cols != x2.rows || s2.ld != x2.rows)
+        throw py::value_error("stats arrays must be contiguous (2*depth, n)");
+    if (symmetric && (x1.rows != x2.rows)) throw py::value_error("symmetric Gram needs X2 = X1");
+    if (tile < 1) throw py::value_error("tile must be >= 1");
+    FCGramArgs<T> g;
+    BoundActivation<T> act(spec.act);
+    g.p = fc_params(spec, act);
+    g.x1 = {x1.data, x1.rows, x1.ld, s1.data};
+    g.x2 = {x2.data, x2.rows, x2.ld, s2.data};
+    g.d = x1.cols;
+    g.symmetric = symmetric;
+    g.nngp = nullptr;
+    g.ntk = nullptr;
+    g.ld_nngp = g.ld_ntk = 0;
+    py::array a_nngp, a_ntk;
+    for (int which = 0; which < 2; ++which) {
+        py::object o = which == 0 ? out_nngp : out_ntk;
+        if (o.is_none()) continue;
+        py::array arr = o.cast<py::array>();
+        auto v = view2d<T>(arr, which == 0 ? "out_nngp" : "out_ntk", true);
+        if (v.rows != x1.rows || v.cols != x2.rows) throw py::value_error("output block has the wrong shape");
+        (which == 0 ? g.nngp : g.ntk) = v.data;
+        (which == 0 ? g.ld_nngp : g.ld_ntk) = v.ld;
+        (which == 0 ? a_nngp : a_ntk) = arr;
+    }
+    bool done;
+    {
+        py::gil_scoped_release release;
+        done = fc_gram(g, tile, n_threads, python_interrupted);
+    }
+    if (!done) throw py::error_already_set();
+}
+
+template <class F64, class F32>
+void dispatch(py::array X, F64 f64, F32 f32) {
+    if (py::isinstance<py::array_t<double>>(X) && X.dtype().kind() == 'f' && X.itemsize() == 8) f64();
+    else if (py::isinstance<py::array_t<float>>(X) && X.dtype().kind() == 'f' && X.itemsize() == 4) f32();
+    else throw py::type_error("expected a float32 or float64 array");
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "fastntk C++ core (private; use the fastntk package)";
+#ifdef _OPENMP
+    m.attr("openmp") = true;
+#else
+    m.attr("openmp") = false;
+#endif
+    m.def("max_threads", []() { return resolve_threads(0); });
+
+    py::class_<ActivationSpec>(m, "ActivationSpec")
+        .def(py::init<>())
+        .def_readwrite("kind", &ActivationSpec::kind)
+        .def_readwrite("fn", &ActivationSpec::fn)
+        .def_readwrite("neg_slope", &ActivationSpec::neg_slope)
+        .def_readwrite("pos_slope", &ActivationSpec::pos_slope)
+        .def_readwrite("nodes", &ActivationSpec::nodes)
+        .def_readwrite("weights", &ActivationSpec::weights)
+        .def_readwrite("table_f", &ActivationSpec::table_f)
+        .def_readwrite("table_df", &ActivationSpec::table_df)
+        .def_readwrite("table_lo", &ActivationSpec::table_lo)
+        .def_readwrite("table_step", &ActivationSpec::table_step);
+
+    py::class_<FCSpec>(m, "FCSpec")
+        .def(py::init<int, int, double, double, double, double, ActivationSpec>(), py::arg("depth"), py::arg("fix"),
+             py::arg("w0"), py::arg("b0"), py::arg("w"), py::arg("b"), py::arg("activation"))
+        .def_readonly("depth", &FCSpec::depth)
+        .def_readonly("fix", &FCSpec::fix);
+
+    m.def(
+        "fc_point_pass",
+        [](const FCSpec& spec, py::array X, py::array stats, py::array nngp_diag, py::array ntk_diag, int n_threads) {
+            dispatch(X, [&] { fc_point_pass_t<double>(spec, X, stats, nngp_diag, ntk_diag, n_threads); },
+                     [&] { fc_point_pass_t<float>(spec, X, stats, nngp_diag, ntk_diag, n_threads); });
+        },
+        py::arg("spec"), py::arg("X"), py::arg("stats"), py::arg("nngp_diag"), py::arg("ntk_diag"),
+        py::arg("n_threads") = 0,
+        "Per-point pass: row statistics (2*depth, n) and the NNGP/NTK diagonals (as (1, n) arrays).");
+    m.def(
+        "fc_gram",
+        [](const FCSpec& spec, py::array X1, py::array stats1, py::array X2, py::array stats2, py::object out_nngp,
+           py::object out_ntk, bool symmetric, int64_t tile, int n_threads) {
+            dispatch(X1, [&] { fc_gram_t<double>(spec, X1, stats1, X2, stats2, out_nngp, out_ntk, symmetric, tile, n_threads); },
+                     [&] { fc_gram_t<float>(spec, X1, stats1, X2, stats2, out_nngp, out_ntk, symmetric, tile, n_threads); });
+        },
+        py::arg("spec"), py::arg("X1"), py::arg("stats1"), py::arg("X2"), py::arg("stats2"), py::arg("out_nngp"),
+        py::arg("out_ntk"), py::arg("symmetric"), py::arg("tile"), py::arg("n_threads") = 0,
+        "Fill out_nngp / out_ntk (N1×N2 blocks, any row stride; None to skip) with the FC Gram.");
+}

@@ -1,0 +1,205 @@
+// Dual activations (MATH §2.2): for (u, v) ~ N(0, [[a, c], [c, b]]),
+//   T(a, b, c) = E[σ(u) σ(v)],   Ṫ(a, b, c) = E[σ'(u) σ'(v)].
+// The layer update of MATH §1–§2 is then  Σ ← w·T + β,  Θ ← (w·Ṫ)·Θ + Σ.
+//
+// Every family works on one row of a tile at a time: a scalar "row statistic" of the left input,
+// an array of column statistics and the array c of Σ^{(h-1)}(x_i, x'_j); loops are branch-free so
+// that they vectorise. Row statistics depend on a = Σ^{(h-1)}(x, x) only and are computed once per
+// input point (fc.hpp), never per pair. All formulas are written symmetrically in (a, b) so that
+// K(X, X) is bitwise symmetric.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "simd_math.hpp"
+
+namespace fastntk {
+
+enum class ActKind : int { ABReLU = 0, Erf = 1, Gelu = 2, Quadrature = 3 };
+enum class QuadFn : int { Tanh = 0, Sin = 1, Sigmoid = 2, Softplus = 3, Table = 4 };
+
+// σ given by a table on a uniform grid, evaluated by 4-point (cubic) Lagrange interpolation:
+// error <= h^4 max|σ''''| / 24 per point. Used for user-supplied Python callables.
+struct Table {
+    const double* f = nullptr;
+    const double* df = nullptr;
+    int64_t n = 0;
+    double lo = 0.0, step = 1.0;
+
+    static double interp(const double* y, int64_t n, double lo, double step, double x) {
+        double t = (x - lo) / step;
+        int64_t m = static_cast<int64_t>(std::floor(t));
+        m = std::min<int64_t>(std::max<int64_t>(m, 1), n - 3);
+        const double s = t - double(m);  // in [0, 1) inside the grid
+        const double l0 = -s * (s - 1.0) * (s - 2.0) / 6.0;
+        const double l1 = (s + 1.0) * (s - 1.0) * (s - 2.0) / 2.0;
+        const double l2 = -(s + 1.0) * s * (s - 2.0) / 2.0;
+        const double l3 = (s + 1.0) * s * (s - 1.0) / 6.0;
+        return l0 * y[m - 1] + l1 * y[m] + l2 * y[m + 1] + l3 * y[m + 2];
+    }
+    double sigma(double x) const { return interp(f, n, lo, step, x); }
+    double dsigma(double x) const { return interp(df, n, lo, step, x); }
+};
+
+template <class T>
+struct Activation {
+    ActKind kind = ActKind::ABReLU;
+    // ABReLU: σ(z) = neg_slope·z (z < 0), pos_slope·z (z >= 0). ReLU is (0, 1).
+    T neg_slope = T(0), pos_slope = T(1);
+    // Quadrature: probabilists' Gauss–Hermite nodes and weights (Σ weights = 1), `order` of them.
+    QuadFn fn = QuadFn::Tanh;
+    int order = 0;
+    const T* nodes = nullptr;
+    const T* weights = nullptr;
+    Table table;
+
+    T sigma(T x) const {
+        switch (fn) {
+            case QuadFn::Tanh: return std::tanh(x);
+            case QuadFn::Sin: return std::sin(x);
+            case QuadFn::Sigmoid: return T(1) / (T(1) + std::exp(-x));
+            case QuadFn::Softplus: return x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+            case QuadFn::Table: return T(table.sigma(double(x)));
+        }
+        return T(0);
+    }
+    T dsigma(T x) const {
+        switch (fn) {
+            case QuadFn::Tanh: { const T t = std::tanh(x); return T(1) - t * t; }
+            case QuadFn::Sin: return std::cos(x);
+            case QuadFn::Sigmoid:
+            case QuadFn::Softplus: return T(1) / (T(1) + std::exp(-x));
+            case QuadFn::Table: return T(table.dsigma(double(x)));
+        }
+        return T(0);
+    }
+};
+
+// Per-point statistics of a = Σ(x, x) that a family needs (two numbers per point and layer).
+template <class T>
+inline void row_stats(const Activation<T>& act, T a, T& s0, T& s1) {
+    switch (act.kind) {
+        case ActKind::ABReLU:  // √a and 1/√a (0 for a zero-norm point: then c = 0 and ρ := 0)
+            s0 = std::sqrt(a);
+            s1 = a > T(0) ? T(1) / s0 : T(0);
+            break;
+        case ActKind::Erf:  // 1/√(1+2a)
+            s0 = T(1) / std::sqrt(T(1) + T(2) * a);
+            s1 = T(0);
+            break;
+        case ActKind::Gelu:  // a and 1/(1+a)
+            s0 = a;
+            s1 = T(1) / (T(1) + a);
+            break;
+        case ActKind::Quadrature:  // a and √a
+            s0 = a;
+            s1 = std::sqrt(a);
+            break;
+    }
+}
+
+// How the NTK accumulator Θ is updated at a layer (MATH §2.1 and the "fix" variant of §2.3/§9).
+enum class ThetaMode : int { Skip = 0, Start = 1, Accumulate = 2 };
+
+// One layer for one row: S[j] ← w·T + β and H[j] ← (w·Ṫ)·H[j] + S[j] (according to `mode`).
+// `diag` is the index j at which the pair is (x, x) itself (-1 if none): there ρ = 1 exactly.
+template <class T>
+inline void dual_layer_row(const Activation<T>& act, T ra0, T ra1, const T* rb0, const T* rb1,
+                           int n, int diag, T w, T beta, ThetaMode mode, T* S, T* H) {
+    constexpr T pi = pi_v<T>;
+    constexpr T inv2pi = T(1) / (T(2) * pi_v<T>);
+    switch (act.kind) {
+        case ActKind::ABReLU: {
+            // MATH §2.2: E[relu relu] = √(ab)(sin θ + (π−θ)ρ)/(2π), E[relu' relu'] = (π−θ)/(2π);
+            // ABReLU = (pos−neg)²·ReLU terms + neg·pos·(c, 1)  (from σ = pos·relu(z) − neg·relu(−z)).
+            const T g = (act.pos_slope - act.neg_slope) * (act.pos_slope - act.neg_slope);
+            const T ab = act.pos_slope * act.neg_slope;
+#pragma omp simd
+            for (int j = 0; j < n; ++j) {
+                const T c = S[j];
+                T rho = c * (ra1 * rb1[j]);
+                rho = j == diag ? T(1) : rho;
+                rho = rho > T(1) ? T(1) : (rho < T(-1) ? T(-1) : rho);
+                const T theta = acos_fast(rho);
+                const T sin_theta = std::sqrt(T(1) - rho * rho);
+                const T t = g * ((ra0 * rb0[j]) * (sin_theta + (pi - theta) * rho) * inv2pi) + ab * c;
+                const T td = g * ((pi - theta) * inv2pi) + ab;
+                const T s = w * t + beta;
+                H[j] = mode == ThetaMode::Accumulate ? (w * td) * H[j] + s : (mode == ThetaMode::Start ? s : H[j]);
+                S[j] = s;
+            }
+            break;
+        }
+        case ActKind::Erf: {
+            // MATH §2.2: T = (2/π) asin(2c/√((1+2a)(1+2b))), Ṫ = (4/π)/√((1+2a)(1+2b) − 4c²).
+#pragma omp simd
+            for (int j = 0; j < n; ++j) {
+                const T c = S[j];
+                const T p = ra0 * rb0[j];
+                const T r = (T(2) * c) * p;
+                const T t = (T(2) / pi) * asin_fast(r);
+                const T td = (T(4) / pi) * p / std::sqrt(T(1) - r * r);
+                const T s = w * t + beta;
+                H[j] = mode == ThetaMode::Accumulate ? (w * td) * H[j] + s : (mode == ThetaMode::Start ? s : H[j]);
+                S[j] = s;
+            }
+            break;
+        }
+        case ActKind::Gelu: {
+            // σ(z) = zΦ(z). With Q = (1+a)(1+b), D = √(Q − c²), r = c/√Q, κ = 1/(1+a) + 1/(1+b) − 1:
+            //   T = c/4 + c·asin(r)/(2π) + (ab + κc²)/(2πD)          (Stein's lemma on E[uv 1{s>0,t>0}])
+            //   Ṫ = ∂T/∂c = 1/4 + asin(r)/(2π) + c(a + b + 3 − c²(1/(1+a) + 1/(1+b)))/(2πD³)  (Price)
+            // Derivation in docs/duals.md; checked against quadrature in tests/test_activations.py.
+#pragma omp simd
+            for (int j = 0; j < n; ++j) {
+                const T c = S[j];
+                const T a = ra0, b = rb0[j];
+                const T q = (T(1) + a) * (T(1) + b);
+                const T inv_sum = ra1 + rb1[j];
+                const T d2 = q - c * c;
+                const T dd = std::sqrt(d2);
+                const T as = asin_fast(c / std::sqrt(q));
+                const T t = c * T(0.25) + c * as * inv2pi + (a * b + (inv_sum - T(1)) * (c * c)) * inv2pi / dd;
+                const T td = T(0.25) + as * inv2pi + c * ((a + b) + T(3) - (c * c) * inv_sum) * inv2pi / (d2 * dd);
+                const T s = w * t + beta;
+                H[j] = mode == ThetaMode::Accumulate ? (w * td) * H[j] + s : (mode == ThetaMode::Start ? s : H[j]);
+                S[j] = s;
+            }
+            break;
+        }
+        case ActKind::Quadrature: {
+            // 2-D Gauss–Hermite over N(0, Λ) through the Cholesky factor of Λ (MATH §2.2):
+            // u = √a z_k, v = √b(ρ z_k + √(1−ρ²) z_l). The roles are ordered by variance so that
+            // the value is symmetric in the pair to the bit.
+            for (int j = 0; j < n; ++j) {
+                const T c = S[j];
+                T a = ra0, b = rb0[j], sa = ra1, sb = rb1[j];
+                if (a < b) { std::swap(a, b); std::swap(sa, sb); }
+                T rho = (a > T(0) && b > T(0)) ? c / (sa * sb) : T(0);
+                rho = j == diag ? T(1) : rho;
+                rho = rho > T(1) ? T(1) : (rho < T(-1) ? T(-1) : rho);
+                const T v1 = sb * rho, v2 = sb * std::sqrt(T(1) - rho * rho);
+                T t = T(0), td = T(0);
+                for (int k = 0; k < act.order; ++k) {
+                    const T zk = act.nodes[k];
+                    const T u = sa * zk;
+                    T inner = T(0), inner_d = T(0);
+                    for (int l = 0; l < act.order; ++l) {
+                        const T v = v1 * zk + v2 * act.nodes[l];
+                        inner += act.weights[l] * act.sigma(v);
+                        inner_d += act.weights[l] * act.dsigma(v);
+                    }
+                    t += act.weights[k] * act.sigma(u) * inner;
+                    td += act.weights[k] * act.dsigma(u) * inner_d;
+                }
+                const T s = w * t + beta;
+                H[j] = mode == ThetaMode::Accumulate ? (w * td) * H[j] + s : (mode == ThetaMode::Start ? s : H[j]);
+                S[j] = s;
+            }
+            break;
+        }
+    }
+}
+
+}  // namespace fastntk

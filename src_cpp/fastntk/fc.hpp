@@ -1,0 +1,203 @@
+// Fully-connected NNGP / NTK Gram matrices (MATH §1–§3), one cache-sized tile at a time:
+// the tile's inner products come from a register-blocked GEMM, then the whole Σ / Σ̇ / Θ chain
+// of every layer runs on each tile row while it is in L1. Nothing of size N1×N2 is allocated.
+//
+// One recursion covers both conventions of MATH §1:
+//   Σ_0 = w0·xᵀx' + b0,   Σ_h = w·T(Σ_{h-1}) + b,   Θ_h = (w·Ṫ(Σ_{h-1}))·Θ_{h-1} + Σ_h,
+// with Θ started at layer `fix` (Θ_fix = Σ_fix: the bottom `fix` layers are frozen; fix = depth
+// gives the NNGP). Seeds: w0 = 1, b0 = b = 0, w = c_σ. neural-tangents: w0 = W²/d, w = W², b0 = b = b_std².
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "dual.hpp"
+#include "tiling.hpp"
+
+namespace fastntk {
+
+template <class T>
+struct FCParams {
+    int depth = 1;
+    int fix = 0;
+    T w0 = T(1), b0 = T(0), w = T(2), b = T(0);
+    Activation<T> act;
+};
+
+inline ThetaMode theta_mode(int layer, int fix) {
+    return layer < fix ? ThetaMode::Skip : (layer == fix ? ThetaMode::Start : ThetaMode::Accumulate);
+}
+
+// A matrix of points: row i starts at data + i·ld. `stats` holds, for layers h = 0..depth-1,
+// the two row statistics of Σ_h(x_i, x_i) (dual.hpp: row_stats), laid out [h][0|1][i] with
+// stride n between consecutive arrays.
+template <class T>
+struct Points {
+    const T* data;
+    int64_t n, ld;
+    const T* stats;
+    const T* stat(int layer, int which) const { return stats + (int64_t(2) * layer + which) * n; }
+};
+
+// Inner product in the fixed order k = 0..d-1 (the GEMM below sums in the same order, so that
+// the diagonal of a Gram equals the per-point pass to the bit).
+template <class T>
+inline T dot_ordered(const T* x, const T* y, int64_t d) {
+    T s = T(0);
+    for (int64_t k = 0; k < d; ++k) s += x[k] * y[k];
+    return s;
+}
+
+// Per-point pass: Σ_h(x, x) for h = 0..depth and the statistics of h = 0..depth-1; also the
+// NNGP and NTK diagonals. Each layer runs the same dual_layer_row as the Gram with ρ = 1.
+template <class T>
+void fc_point_pass(const FCParams<T>& p, const T* X, int64_t n, int64_t d, int64_t ldx, T* stats,
+                   T* nngp_diag, T* ntk_diag, int n_threads) {
+    const int nt = resolve_threads(n_threads);
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t i = 0; i < n; ++i) {
+        T S = p.w0 * dot_ordered(X + i * ldx, X + i * ldx, d) + p.b0;
+        T H = S;
+        for (int h = 1; h <= p.depth; ++h) {
+            T s0 = T(0), s1 = T(0);
+            row_stats(p.act, S, s0, s1);
+            stats[(int64_t(2) * (h - 1)) * n + i] = s0;
+            stats[(int64_t(2) * (h - 1) + 1) * n + i] = s1;
+            dual_layer_row(p.act, s0, s1, &s0, &s1, 1, 0, p.w, p.b, theta_mode(h, p.fix), &S, &H);
+        }
+        if (nngp_diag) nngp_diag[i] = S;
+        if (ntk_diag) ntk_diag[i] = H;
+    }
+}
+
+// S[i][j] = Σ_k A[i][k]·Bt[k][j] for an ni×nj block, Bt packed d×nj. Blocks of 4 rows × 16
+// columns stay in registers; every entry is summed in the order k = 0..d-1.
+template <class T>
+inline void gemm_tile(const T* A, int64_t lda, const T* Bt, int64_t d, int ni, int nj, T* S) {
+    constexpr int RB = 4, CB = 16;
+    int i = 0;
+    for (; i + RB <= ni; i += RB) {
+        int j = 0;
+        for (; j + CB <= nj; j += CB) {
+            T acc[RB][CB] = {};
+            for (int64_t k = 0; k < d; ++k) {
+                const T* b = Bt + k * nj + j;
+                for (int r = 0; r < RB; ++r) {
+                    const T x = A[(i + r) * lda + k];
+#pragma omp simd
+                    for (int c = 0; c < CB; ++c) acc[r][c] += x * b[c];
+                }
+            }
+            for (int r = 0; r < RB; ++r)
+                for (int c = 0; c < CB; ++c) S[(i + r) * nj + j + c] = acc[r][c];
+        }
+        for (; j < nj; ++j)
+            for (int r = 0; r < RB; ++r) {
+                T s = T(0);
+                for (int64_t k = 0; k < d; ++k) s += A[(i + r) * lda + k] * Bt[k * nj + j];
+                S[(i + r) * nj + j] = s;
+            }
+    }
+    for (; i < ni; ++i) {
+        T* s = S + int64_t(i) * nj;
+        for (int j = 0; j < nj; ++j) s[j] = T(0);
+        for (int64_t k = 0; k < d; ++k) {
+            const T x = A[i * lda + k];
+            const T* b = Bt + k * nj;
+#pragma omp simd
+            for (int j = 0; j < nj; ++j) s[j] += x * b[j];
+        }
+    }
+}
+
+template <class T>
+struct FCGramArgs {
+    FCParams<T> p;
+    Points<T> x1, x2;
+    int64_t d;
+    T* nngp;  // may be null
+    int64_t ld_nngp;
+    T* ntk;   // may be null
+    int64_t ld_ntk;
+    bool symmetric;  // x2 is x1: tiles on/above the diagonal, mirrored on store
+};
+
+// One tile: GEMM, the chain of all layers row by row, then the stores (and mirrored stores).
+// `work` holds d·tile + 2·tile² elements.
+template <class T>
+inline void fc_tile_impl(const FCGramArgs<T>& g, const Tile& t, T* work) {
+    const int ni = int(t.i1 - t.i0), nj = int(t.j1 - t.j0);
+    const FCParams<T>& p = g.p;
+    T* Bt = work;
+    T* S = Bt + g.d * nj;
+    T* H = S + int64_t(ni) * nj;
+    for (int j = 0; j < nj; ++j) {
+        const T* xj = g.x2.data + (t.j0 + j) * g.x2.ld;
+        for (int64_t k = 0; k < g.d; ++k) Bt[k * nj + j] = xj[k];
+    }
+    gemm_tile(g.x1.data + t.i0 * g.x1.ld, g.x1.ld, Bt, g.d, ni, nj, S);
+    for (int i = 0; i < ni; ++i) {
+        T* s = S + int64_t(i) * nj;
+        T* h = H + int64_t(i) * nj;
+        const int64_t gi = t.i0 + i;
+        const int diag = (g.symmetric && gi >= t.j0 && gi < t.j1) ? int(gi - t.j0) : -1;
+#pragma omp simd
+        for (int j = 0; j < nj; ++j) {
+            s[j] = p.w0 * s[j] + p.b0;
+            h[j] = s[j];
+        }
+        for (int layer = 1; layer <= p.depth; ++layer) {
+            const T ra0 = g.x1.stat(layer - 1, 0)[gi], ra1 = g.x1.stat(layer - 1, 1)[gi];
+            dual_layer_row(p.act, ra0, ra1, g.x2.stat(layer - 1, 0) + t.j0, g.x2.stat(layer - 1, 1) + t.j0, nj,
+                           diag, p.w, p.b, theta_mode(layer, p.fix), s, h);
+        }
+    }
+    const bool diagonal_tile = g.symmetric && t.i0 == t.j0;
+    for (int which = 0; which < 2; ++which) {
+        T* out = which == 0 ? g.nngp : g.ntk;
+        if (!out) continue;
+        const int64_t ld = which == 0 ? g.ld_nngp : g.ld_ntk;
+        const T* src = which == 0 ? S : H;
+        for (int i = 0; i < ni; ++i) {
+            const int j_begin = diagonal_tile ? i : 0;
+            std::memcpy(out + (t.i0 + i) * ld + t.j0 + j_begin, src + int64_t(i) * nj + j_begin,
+                        sizeof(T) * (nj - j_begin));
+        }
+        if (g.symmetric)  // mirror: out[j][i] = out[i][j], strictly below the diagonal
+            for (int j = 0; j < nj; ++j) {
+                T* row = out + (t.j0 + j) * ld + t.i0;
+                const int i_end = diagonal_tile ? j : ni;
+                for (int i = 0; i < i_end; ++i) row[i] = src[int64_t(i) * nj + j];
+            }
+    }
+}
+
+// Runtime ISA dispatch for the hot tile function (portable builds on x86-64 Linux with GCC).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(FASTNTK_NATIVE)
+#define FASTNTK_TARGET_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#else
+#define FASTNTK_TARGET_CLONES
+#endif
+
+FASTNTK_TARGET_CLONES static void fc_tile_f64(const FCGramArgs<double>& g, const Tile& t, double* w) {
+    fc_tile_impl(g, t, w);
+}
+FASTNTK_TARGET_CLONES static void fc_tile_f32(const FCGramArgs<float>& g, const Tile& t, float* w) {
+    fc_tile_impl(g, t, w);
+}
+inline void fc_tile(const FCGramArgs<double>& g, const Tile& t, double* w) { fc_tile_f64(g, t, w); }
+inline void fc_tile(const FCGramArgs<float>& g, const Tile& t, float* w) { fc_tile_f32(g, t, w); }
+
+// The Gram (or the upper-triangle-plus-mirror when symmetric). Returns false if interrupted.
+template <class T>
+bool fc_gram(const FCGramArgs<T>& g, int64_t tile, int n_threads, const std::function<bool()>& interrupted) {
+    const std::vector<Tile> tiles = make_tiles(g.x1.n, g.x2.n, tile, g.symmetric);
+    const int nt = resolve_threads(n_threads);
+    std::vector<std::vector<T>> work(nt, std::vector<T>(size_t(g.d * tile + 2 * tile * tile)));
+    return parallel_for(int64_t(tiles.size()), nt,
+                        [&](int64_t k, int tid) { fc_tile(g, tiles[size_t(k)], work[size_t(tid)].data()); },
+                        interrupted);
+}
+
+}  // namespace fastntk

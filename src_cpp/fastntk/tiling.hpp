@@ -1,0 +1,74 @@
+// Tile iteration over an N1×N2 Gram (or its upper triangle), OpenMP scheduling and interrupt
+// polling. A tile's result never depends on which thread computes it, nor on the tile size:
+// every entry is produced by the same sequence of floating-point operations.
+#pragma once
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace fastntk {
+
+struct Tile {
+    int64_t i0, i1, j0, j1;
+};
+
+// Tiles covering [0, n1) × [0, n2); with `upper` only those on or above the diagonal (n1 == n2).
+// Ordered so that the expensive rows come first, which balances a dynamic schedule.
+inline std::vector<Tile> make_tiles(int64_t n1, int64_t n2, int64_t tile, bool upper) {
+    std::vector<Tile> tiles;
+    for (int64_t i0 = 0; i0 < n1; i0 += tile)
+        for (int64_t j0 = upper ? i0 : 0; j0 < n2; j0 += tile)
+            tiles.push_back({i0, std::min(i0 + tile, n1), j0, std::min(j0 + tile, n2)});
+    return tiles;
+}
+
+inline int resolve_threads(int n_threads) {
+#ifdef _OPENMP
+    return n_threads > 0 ? n_threads : omp_get_max_threads();
+#else
+    (void)n_threads;
+    return 1;
+#endif
+}
+
+inline int thread_id() {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+// Runs body(tile_index, thread_id) for every index in [0, count) on `n_threads` threads.
+// The calling thread asks `interrupted()` about every 50 ms (between tasks); once it answers
+// true, remaining tasks are skipped and the function returns false.
+inline bool parallel_for(int64_t count, int n_threads, const std::function<void(int64_t, int)>& body,
+                         const std::function<bool()>& interrupted) {
+    using clock = std::chrono::steady_clock;
+    std::atomic<bool> stop{false};
+    auto last = clock::now();
+    const int nt = resolve_threads(n_threads);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (int64_t t = 0; t < count; ++t) {
+        if (stop.load(std::memory_order_relaxed)) continue;
+        const int tid = thread_id();
+        body(t, tid);
+        if (tid == 0 && interrupted) {
+            const auto now = clock::now();
+            if (now - last > std::chrono::milliseconds(50)) {
+                last = now;
+                if (interrupted()) stop.store(true, std::memory_order_relaxed);
+            }
+        }
+    }
+    return !stop.load();
+}
+
+}  // namespace fastntk
