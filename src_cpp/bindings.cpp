@@ -27,6 +27,7 @@ View2D<T> view2d(py::array& a, const char* name, bool writable) {
         throw py::type_error(std::string(name) + ": wrong dtype");
     if (a.ndim() != 2) throw py::value_error(std::string(name) + ": expected a 2-D array");
     if (writable && !a.writeable()) throw py::value_error(std::string(name) + ": array is read-only");
+    if (a.size() == 0) return {nullptr, a.shape(0), a.shape(1), a.shape(1)};
     const auto s0 = a.strides(0), s1 = a.strides(1);
     if (a.shape(1) > 1 && s1 != ssize_t(sizeof(T)))
         throw py::value_error(std::string(name) + ": columns must be contiguous");

@@ -102,11 +102,19 @@ inline void row_stats(const Activation<T>& act, T a, T& s0, T& s1) {
 // How the NTK accumulator Θ is updated at a layer (MATH §2.1 and the "fix" variant of §2.3/§9).
 enum class ThetaMode : int { Skip = 0, Start = 1, Accumulate = 2 };
 
+// Θ ← (w·Ṫ)·Θ + Σ, or Θ ← Σ, or Θ unchanged (a compile-time choice, so that loops vectorise).
+template <ThetaMode M, class T>
+inline T theta_update(T theta, T w_td, T sigma) {
+    if constexpr (M == ThetaMode::Accumulate) return w_td * theta + sigma;
+    else if constexpr (M == ThetaMode::Start) return sigma;
+    else return theta;
+}
+
 // One layer for one row: S[j] ← w·T + β and H[j] ← (w·Ṫ)·H[j] + S[j] (according to `mode`).
 // `diag` is the index j at which the pair is (x, x) itself (-1 if none): there ρ = 1 exactly.
-template <class T>
-inline void dual_layer_row(const Activation<T>& act, T ra0, T ra1, const T* rb0, const T* rb1,
-                           int n, int diag, T w, T beta, ThetaMode mode, T* S, T* H) {
+template <ThetaMode M, class T>
+inline void dual_layer_row_mode(const Activation<T>& act, T ra0, T ra1, const T* rb0, const T* rb1,
+                                int n, int diag, T w, T beta, T* S, T* H) {
     constexpr T pi = pi_v<T>;
     constexpr T inv2pi = T(1) / (T(2) * pi_v<T>);
     switch (act.kind) {
@@ -126,7 +134,7 @@ inline void dual_layer_row(const Activation<T>& act, T ra0, T ra1, const T* rb0,
                 const T t = g * ((ra0 * rb0[j]) * (sin_theta + (pi - theta) * rho) * inv2pi) + ab * c;
                 const T td = g * ((pi - theta) * inv2pi) + ab;
                 const T s = w * t + beta;
-                H[j] = mode == ThetaMode::Accumulate ? (w * td) * H[j] + s : (mode == ThetaMode::Start ? s : H[j]);
+                H[j] = theta_update<M>(H[j], w * td, s);
                 S[j] = s;
             }
             break;
@@ -141,7 +149,7 @@ inline void dual_layer_row(const Activation<T>& act, T ra0, T ra1, const T* rb0,
                 const T t = (T(2) / pi) * asin_fast(r);
                 const T td = (T(4) / pi) * p / std::sqrt(T(1) - r * r);
                 const T s = w * t + beta;
-                H[j] = mode == ThetaMode::Accumulate ? (w * td) * H[j] + s : (mode == ThetaMode::Start ? s : H[j]);
+                H[j] = theta_update<M>(H[j], w * td, s);
                 S[j] = s;
             }
             break;
@@ -163,7 +171,7 @@ inline void dual_layer_row(const Activation<T>& act, T ra0, T ra1, const T* rb0,
                 const T t = c * T(0.25) + c * as * inv2pi + (a * b + (inv_sum - T(1)) * (c * c)) * inv2pi / dd;
                 const T td = T(0.25) + as * inv2pi + c * ((a + b) + T(3) - (c * c) * inv_sum) * inv2pi / (d2 * dd);
                 const T s = w * t + beta;
-                H[j] = mode == ThetaMode::Accumulate ? (w * td) * H[j] + s : (mode == ThetaMode::Start ? s : H[j]);
+                H[j] = theta_update<M>(H[j], w * td, s);
                 S[j] = s;
             }
             break;
@@ -194,11 +202,24 @@ inline void dual_layer_row(const Activation<T>& act, T ra0, T ra1, const T* rb0,
                     td += act.weights[k] * act.dsigma(u) * inner_d;
                 }
                 const T s = w * t + beta;
-                H[j] = mode == ThetaMode::Accumulate ? (w * td) * H[j] + s : (mode == ThetaMode::Start ? s : H[j]);
+                H[j] = theta_update<M>(H[j], w * td, s);
                 S[j] = s;
             }
             break;
         }
+    }
+}
+
+template <class T>
+inline void dual_layer_row(const Activation<T>& act, T ra0, T ra1, const T* rb0, const T* rb1,
+                           int n, int diag, T w, T beta, ThetaMode mode, T* S, T* H) {
+    switch (mode) {
+        case ThetaMode::Skip:
+            return dual_layer_row_mode<ThetaMode::Skip>(act, ra0, ra1, rb0, rb1, n, diag, w, beta, S, H);
+        case ThetaMode::Start:
+            return dual_layer_row_mode<ThetaMode::Start>(act, ra0, ra1, rb0, rb1, n, diag, w, beta, S, H);
+        case ThetaMode::Accumulate:
+            return dual_layer_row_mode<ThetaMode::Accumulate>(act, ra0, ra1, rb0, rb1, n, diag, w, beta, S, H);
     }
 }
 

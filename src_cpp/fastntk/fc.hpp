@@ -173,9 +173,11 @@ inline void fc_tile_impl(const FCGramArgs<T>& g, const Tile& t, T* work) {
 }
 
 // Runtime ISA dispatch for the hot tile function (portable builds on x86-64 Linux with GCC).
+// `flatten` inlines the whole call tree into each clone, so all of it is compiled for that ISA;
+// clones are chosen by CPU features (not models, which virtual machines often hide).
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
     !defined(FASTNTK_NATIVE)
-#define FASTNTK_TARGET_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#define FASTNTK_TARGET_CLONES __attribute__((flatten, target_clones("avx512f", "fma", "default")))
 #else
 #define FASTNTK_TARGET_CLONES
 #endif
