@@ -2,6 +2,7 @@
 // n_threads, releases the GIL while it computes and writes into caller-provided arrays.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <stdexcept>
 #include <string>
@@ -169,6 +170,23 @@ PYBIND11_MODULE(_core, m) {
     m.attr("openmp") = false;
 #endif
     m.def("max_threads", []() { return resolve_threads(0); });
+
+    // The vectorisable elementary functions of simd_math.hpp, exposed for accuracy tests.
+    m.def("simd_acos", [](py::array_t<double, py::array::c_style | py::array::forcecast> x) {
+        py::array_t<double> y(x.size());
+        for (ssize_t i = 0; i < x.size(); ++i) y.mutable_data()[i] = acos_fast(x.data()[i]);
+        return y;
+    });
+    m.def("simd_asin", [](py::array_t<double, py::array::c_style | py::array::forcecast> x) {
+        py::array_t<double> y(x.size());
+        for (ssize_t i = 0; i < x.size(); ++i) y.mutable_data()[i] = asin_fast(x.data()[i]);
+        return y;
+    });
+    m.def("simd_acos_f32", [](py::array_t<float, py::array::c_style | py::array::forcecast> x) {
+        py::array_t<float> y(x.size());
+        for (ssize_t i = 0; i < x.size(); ++i) y.mutable_data()[i] = acos_fast(x.data()[i]);
+        return y;
+    });
 
     py::class_<ActivationSpec>(m, "ActivationSpec")
         .def(py::init<>())

@@ -68,7 +68,7 @@ struct Activation {
         switch (fn) {
             case QuadFn::Tanh: { const T t = std::tanh(x); return T(1) - t * t; }
             case QuadFn::Sin: return std::cos(x);
-            case QuadFn::Sigmoid:
+            case QuadFn::Sigmoid: { const T s = T(1) / (T(1) + std::exp(-x)); return s * (T(1) - s); }
             case QuadFn::Softplus: return T(1) / (T(1) + std::exp(-x));
             case QuadFn::Table: return T(table.dsigma(double(x)));
         }

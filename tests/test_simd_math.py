@@ -1,0 +1,24 @@
+"""Accuracy of the vectorisable asin/acos of simd_math.hpp (≤ 2 ulp, MATH §2.2 needs arccos)."""
+import numpy as np
+
+from fastntk import _core
+
+
+def test_acos_asin_double():
+    x = np.concatenate([np.linspace(-1, 1, 200001), [-1.0, -0.5, 0.0, 0.5, 1.0, np.nextafter(1.0, 0)],
+                        1 - np.logspace(-16, -1, 200)])
+    for ours, exact in ((_core.simd_acos(x), np.arccos(x)), (_core.simd_asin(x), np.arcsin(x))):
+        ulp = np.spacing(np.abs(exact)).clip(min=np.finfo(float).tiny)
+        assert np.max(np.abs(ours - exact) / ulp) <= 2.0
+
+
+def test_acos_float():
+    x = np.linspace(-1, 1, 100001).astype(np.float32)
+    exact = np.arccos(x.astype(np.float64))
+    err = np.abs(_core.simd_acos_f32(x).astype(np.float64) - exact) / np.spacing(np.float32(exact)).astype(np.float64)
+    assert err.max() <= 2.0
+
+
+def test_clamps_out_of_range():
+    assert _core.simd_acos(np.array([1.0 + 1e-15]))[0] == 0.0
+    assert _core.simd_acos(np.array([-1.0 - 1e-15]))[0] == np.float64(np.pi)
