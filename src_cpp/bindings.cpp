@@ -182,6 +182,11 @@ PYBIND11_MODULE(_core, m) {
         for (ssize_t i = 0; i < x.size(); ++i) y.mutable_data()[i] = asin_fast(x.data()[i]);
         return y;
     });
+    m.def("simd_exp", [](py::array_t<double, py::array::c_style | py::array::forcecast> x) {
+        py::array_t<double> y(x.size());
+        for (ssize_t i = 0; i < x.size(); ++i) y.mutable_data()[i] = exp_fast(x.data()[i]);
+        return y;
+    });
     m.def("simd_acos_f32", [](py::array_t<float, py::array::c_style | py::array::forcecast> x) {
         py::array_t<float> y(x.size());
         for (ssize_t i = 0; i < x.size(); ++i) y.mutable_data()[i] = acos_fast(x.data()[i]);

@@ -22,3 +22,10 @@ def test_acos_float():
 def test_clamps_out_of_range():
     assert _core.simd_acos(np.array([1.0 + 1e-15]))[0] == 0.0
     assert _core.simd_acos(np.array([-1.0 - 1e-15]))[0] == np.float64(np.pi)
+
+
+def test_exp_double():
+    x = np.concatenate([np.linspace(-700, 700, 200001), np.linspace(-1, 1, 10001)])
+    exact = np.exp(x)
+    assert np.max(np.abs(_core.simd_exp(x) - exact) / np.spacing(exact)) <= 2.0
+    assert _core.simd_exp(np.array([-1e6]))[0] < 1e-300 and np.isfinite(_core.simd_exp(np.array([1e6]))[0])

@@ -63,7 +63,8 @@ void fc_point_pass(const FCParams<T>& p, const T* X, int64_t n, int64_t d, int64
             row_stats(p.act, S, s0, s1);
             stats[(int64_t(2) * (h - 1)) * n + i] = s0;
             stats[(int64_t(2) * (h - 1) + 1) * n + i] = s1;
-            dual_layer_row(p.act, s0, s1, &s0, &s1, 1, 0, p.w, p.b, theta_mode(h, p.fix), &S, &H);
+            T scratch[8];
+            dual_layer_row(p.act, s0, s1, &s0, &s1, 1, 0, p.w, p.b, theta_mode(h, p.fix), &S, &H, scratch);
         }
         if (nngp_diag) nngp_diag[i] = S;
         if (ntk_diag) ntk_diag[i] = H;
@@ -123,7 +124,7 @@ struct FCGramArgs {
 };
 
 // One tile: GEMM, the chain of all layers row by row, then the stores (and mirrored stores).
-// `work` holds d·tile + 2·tile² elements.
+// `work` holds d·tile + 2·tile² + 8·tile elements.
 template <class T>
 inline void fc_tile_impl(const FCGramArgs<T>& g, const Tile& t, T* work) {
     const int ni = int(t.i1 - t.i0), nj = int(t.j1 - t.j0);
@@ -131,6 +132,7 @@ inline void fc_tile_impl(const FCGramArgs<T>& g, const Tile& t, T* work) {
     T* Bt = work;
     T* S = Bt + g.d * nj;
     T* H = S + int64_t(ni) * nj;
+    T* scratch = H + int64_t(ni) * nj;
     for (int j = 0; j < nj; ++j) {
         const T* xj = g.x2.data + (t.j0 + j) * g.x2.ld;
         for (int64_t k = 0; k < g.d; ++k) Bt[k * nj + j] = xj[k];
@@ -149,7 +151,7 @@ inline void fc_tile_impl(const FCGramArgs<T>& g, const Tile& t, T* work) {
         for (int layer = 1; layer <= p.depth; ++layer) {
             const T ra0 = g.x1.stat(layer - 1, 0)[gi], ra1 = g.x1.stat(layer - 1, 1)[gi];
             dual_layer_row(p.act, ra0, ra1, g.x2.stat(layer - 1, 0) + t.j0, g.x2.stat(layer - 1, 1) + t.j0, nj,
-                           diag, p.w, p.b, theta_mode(layer, p.fix), s, h);
+                           diag, p.w, p.b, theta_mode(layer, p.fix), s, h, scratch);
         }
     }
     const bool diagonal_tile = g.symmetric && t.i0 == t.j0;
@@ -196,7 +198,7 @@ template <class T>
 bool fc_gram(const FCGramArgs<T>& g, int64_t tile, int n_threads, const std::function<bool()>& interrupted) {
     const std::vector<Tile> tiles = make_tiles(g.x1.n, g.x2.n, tile, g.symmetric);
     const int nt = resolve_threads(n_threads);
-    std::vector<std::vector<T>> work(nt, std::vector<T>(size_t(g.d * tile + 2 * tile * tile)));
+    std::vector<std::vector<T>> work(nt, std::vector<T>(size_t(g.d * tile + 2 * tile * tile + 8 * tile)));
     return parallel_for(int64_t(tiles.size()), nt,
                         [&](int64_t k, int tid) { fc_tile(g, tiles[size_t(k)], work[size_t(tid)].data()); },
                         interrupted);
