@@ -235,7 +235,8 @@ class Custom(Quadrature):
         if not callable(fn) or not callable(dfn):
             raise TypeError("Custom activation needs callables fn and dfn (the derivative)")
         self._fn, self._dfn, self.grid, self.name = fn, dfn, int(grid), name
-        probe = np.asarray(fn(np.linspace(-1.0, 1.0, 5)), dtype=float)
+        with np.errstate(all="ignore"):
+            probe = np.asarray(fn(np.linspace(-1.0, 1.0, 5)), dtype=float)
         if probe.shape != (5,):
             raise ValueError("Custom fn must map an array to an array of the same shape (vectorised)")
 

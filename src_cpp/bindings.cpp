@@ -160,6 +160,27 @@ void dispatch(py::array X, F64 f64, F32 f32) {
     else throw py::type_error("expected a float32 or float64 array");
 }
 
+template <class T, T (*F)(T)>
+py::array_t<T> apply_elementwise(py::array_t<T, py::array::c_style | py::array::forcecast> x) {
+    py::array_t<T> y(x.size());
+    for (ssize_t i = 0; i < x.size(); ++i) y.mutable_data()[i] = F(x.data()[i]);
+    return y;
+}
+
+template <class T>
+T sin_of(T x) {
+    T s, c;
+    sincos_fast(x, s, c);
+    return s;
+}
+
+template <class T>
+T cos_of(T x) {
+    T s, c;
+    sincos_fast(x, s, c);
+    return c;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -172,26 +193,12 @@ PYBIND11_MODULE(_core, m) {
     m.def("max_threads", []() { return resolve_threads(0); });
 
     // The vectorisable elementary functions of simd_math.hpp, exposed for accuracy tests.
-    m.def("simd_acos", [](py::array_t<double, py::array::c_style | py::array::forcecast> x) {
-        py::array_t<double> y(x.size());
-        for (ssize_t i = 0; i < x.size(); ++i) y.mutable_data()[i] = acos_fast(x.data()[i]);
-        return y;
-    });
-    m.def("simd_asin", [](py::array_t<double, py::array::c_style | py::array::forcecast> x) {
-        py::array_t<double> y(x.size());
-        for (ssize_t i = 0; i < x.size(); ++i) y.mutable_data()[i] = asin_fast(x.data()[i]);
-        return y;
-    });
-    m.def("simd_exp", [](py::array_t<double, py::array::c_style | py::array::forcecast> x) {
-        py::array_t<double> y(x.size());
-        for (ssize_t i = 0; i < x.size(); ++i) y.mutable_data()[i] = exp_fast(x.data()[i]);
-        return y;
-    });
-    m.def("simd_acos_f32", [](py::array_t<float, py::array::c_style | py::array::forcecast> x) {
-        py::array_t<float> y(x.size());
-        for (ssize_t i = 0; i < x.size(); ++i) y.mutable_data()[i] = acos_fast(x.data()[i]);
-        return y;
-    });
+    m.def("simd_acos", &apply_elementwise<double, acos_fast<double>>);
+    m.def("simd_asin", &apply_elementwise<double, asin_fast<double>>);
+    m.def("simd_exp", &apply_elementwise<double, exp_fast<double>>);
+    m.def("simd_sin", &apply_elementwise<double, sin_of<double>>);
+    m.def("simd_cos", &apply_elementwise<double, cos_of<double>>);
+    m.def("simd_acos_f32", &apply_elementwise<float, acos_fast<float>>);
 
     py::class_<ActivationSpec>(m, "ActivationSpec")
         .def(py::init<>())

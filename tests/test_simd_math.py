@@ -29,3 +29,9 @@ def test_exp_double():
     exact = np.exp(x)
     assert np.max(np.abs(_core.simd_exp(x) - exact) / np.spacing(exact)) <= 2.0
     assert _core.simd_exp(np.array([-1e6]))[0] < 1e-300 and np.isfinite(_core.simd_exp(np.array([1e6]))[0])
+
+
+def test_sin_cos_double():
+    x = np.concatenate([np.linspace(-1e5, 1e5, 400001), np.linspace(-7, 7, 20001)])
+    for ours, exact in ((_core.simd_sin(x), np.sin(x)), (_core.simd_cos(x), np.cos(x))):
+        assert np.max(np.abs(ours - exact)) <= 2 * np.finfo(float).eps

@@ -55,8 +55,8 @@ struct Activation {
     Table table;
 };
 
-// σ(x) and σ'(x) together for a quadrature activation F. Tanh and sigmoid go through exp_fast and
-// vectorise; sin, softplus and tables stay scalar.
+// σ(x) and σ'(x) together for a quadrature activation F. Tanh, sigmoid (exp_fast) and sin
+// (sincos_fast) vectorise; softplus and tables stay scalar.
 template <QuadFn F, class T>
 inline void sigma_and_derivative(const Activation<T>& act, T x, T& s, T& ds) {
     if constexpr (F == QuadFn::Tanh) {
@@ -68,8 +68,7 @@ inline void sigma_and_derivative(const Activation<T>& act, T x, T& s, T& ds) {
         s = g;
         ds = g * (T(1) - g);
     } else if constexpr (F == QuadFn::Sin) {
-        s = std::sin(x);
-        ds = std::cos(x);
+        sincos_fast(x, s, ds);
     } else if constexpr (F == QuadFn::Softplus) {
         s = x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
         ds = T(1) / (T(1) + std::exp(-x));

@@ -33,20 +33,24 @@ template <> struct AsinPoly<float> {
                                   0.026494277641177177f, 0.038206450641155243f};
 };
 
-// Horner's rule unrolled at compile time (a loop here would block vectorisation of the caller).
-template <class T, std::size_t... I>
-inline T horner_unrolled(T z, std::index_sequence<I...>) {
-    constexpr std::size_t n = std::size(AsinPoly<T>::c);
-    T p = AsinPoly<T>::c[n - 1];
-    ((p = std::fma(p, z, AsinPoly<T>::c[n - 2 - I])), ...);
+// c[0] + c[1]·z + … + c[N−1]·z^{N−1} by Horner's rule with fma, unrolled at compile time
+// (a loop here would block vectorisation of the caller).
+template <class T, std::size_t N, std::size_t... I>
+inline T horner_impl(const T (&c)[N], T z, std::index_sequence<I...>) {
+    T p = c[N - 1];
+    ((p = std::fma(p, z, c[N - 2 - I])), ...);
     return p;
+}
+template <class T, std::size_t N>
+inline T horner(const T (&c)[N], T z) {
+    return horner_impl(c, z, std::make_index_sequence<N - 1>{});
 }
 
 // asin(w) for |w| <= 1/2.
 template <class T>
 inline T asin_small(T w) {
     const T z = w * w;
-    const T p = horner_unrolled(z, std::make_index_sequence<std::size(AsinPoly<T>::c) - 1>{});
+    const T p = horner(AsinPoly<T>::c, z);
     return w + w * (z * p);
 }
 
@@ -95,29 +99,21 @@ template <> struct ExpConsts<float> {
     static constexpr float magic = 12582912.0f;  // 1.5·2^23
 };
 
-// 1/k! for k = 0..K (computed in double at compile time).
-template <class T, int K>
-struct InverseFactorials {
+// Taylor coefficients, computed in double at compile time: 1/k! (exp) and (−1)^k/(2k+1)!,
+// (−1)^k/(2k)! (sin and cos in powers of r²).
+template <class T, int N, int Kind>  // Kind 0: 1/k!, 1: (−1)^k/(2k+1)!, 2: (−1)^k/(2k)!
+struct TaylorCoefficients {
     static constexpr auto value = [] {
-        struct { T c[K + 1]; } out{};
-        double f = 1.0;
-        for (int k = 0; k <= K; ++k) {
-            if (k > 0) f *= k;
-            out.c[k] = T(1.0 / f);
+        struct { T c[N]; } out{};
+        for (int k = 0; k < N; ++k) {
+            const int m = Kind == 0 ? k : (Kind == 1 ? 2 * k + 1 : 2 * k);
+            double f = 1.0;
+            for (int i = 2; i <= m; ++i) f *= i;
+            out.c[k] = T((Kind != 0 && k % 2 == 1 ? -1.0 : 1.0) / f);
         }
         return out;
     }();
 };
-
-// Σ_{k=0}^{K} r^k / k! by Horner's rule with fma, unrolled at compile time.
-template <class T, int... I>
-inline T exp_taylor(T r, std::integer_sequence<int, I...>) {
-    constexpr int K = sizeof...(I);
-    constexpr auto& c = InverseFactorials<T, K>::value.c;
-    T p = c[K];
-    ((p = std::fma(p, r, c[K - 1 - I])), ...);
-    return p;
-}
 
 template <class T>
 inline T exp_fast(T x) {
@@ -134,7 +130,31 @@ inline T exp_fast(T x) {
     const U scale_bits = (bits + bias) << mant;
     T scale;
     std::memcpy(&scale, &scale_bits, sizeof(T));
-    return exp_taylor(r, std::make_integer_sequence<int, C::degree>{}) * scale;
+    return horner(TaylorCoefficients<T, C::degree + 1, 0>::value.c, r) * scale;
+}
+
+// sin and cos together: x = n·π/2 + r with |r| ≤ π/4 (π/2 split in three parts, exact products
+// for |n| < 2^20), Taylor polynomials of sin r (to r^17) and cos r (to r^18), then the quadrant
+// n mod 4 selects ±sin r / ±cos r. Accuracy ≤ 2 ulp for |x| ≤ 10^5 (tests/test_simd_math.py).
+template <class T>
+inline void sincos_fast(T x, T& s, T& c) {
+    using U = std::conditional_t<sizeof(T) == 8, uint64_t, uint32_t>;
+    constexpr T two_over_pi = T(0.63661977236758134308);
+    constexpr T magic = sizeof(T) == 8 ? T(6755399441055744.0) : T(12582912.0);
+    constexpr T p1 = T(1.5707963109016418457), p2 = T(1.5893254712295857e-08), p3 = T(6.123233995736766e-17);
+    const T shifted = x * two_over_pi + magic;
+    const T n = shifted - magic;
+    const T r = ((x - n * p1) - n * p2) - n * p3;
+    U bits;
+    std::memcpy(&bits, &shifted, sizeof(T));
+    const U q = bits & U(3);
+    const T z = r * r;
+    const T sr = r * horner(TaylorCoefficients<T, 9, 1>::value.c, z);  // r·Σ_{k≤8} (−z)^k/(2k+1)!
+    const T cr = horner(TaylorCoefficients<T, 10, 2>::value.c, z);      // Σ_{k≤9} (−z)^k/(2k)!
+    const bool odd = (q & U(1)) != 0;
+    const T s0 = odd ? cr : sr, c0 = odd ? sr : cr;
+    s = (q & U(2)) ? -s0 : s0;
+    c = ((q + U(1)) & U(2)) ? -c0 : c0;
 }
 
 }  // namespace fastntk
