@@ -97,7 +97,7 @@ class FullyConnected:
         X = as_points(X, "X")
         spec = _spec if _spec is not None else self._spec(X.shape[1], X)
         n = X.shape[0]
-        stats = np.empty((2 * self.depth, n), dtype=X.dtype)
+        stats = np.empty((3 * self.depth, n), dtype=X.dtype)
         nngp_diag = np.empty((1, n), dtype=X.dtype)
         ntk_diag = np.empty((1, n), dtype=X.dtype)
         _core.fc_point_pass(spec, X, stats, nngp_diag, ntk_diag, check_n_threads(n_threads))

@@ -102,8 +102,8 @@ void fc_point_pass_t(const FCSpec& spec, py::array X, py::array stats, py::array
     auto st = view2d<T>(stats, "stats", true);
     auto nd = view2d<T>(nngp_diag, "nngp_diag", true);
     auto td = view2d<T>(ntk_diag, "ntk_diag", true);
-    if (st.rows != 2 * int64_t(spec.depth) || st.cols != x.rows || st.ld != x.rows)
-        throw py::value_error("stats must be a contiguous (2*depth, n) array");
+    if (st.rows != Points<T>::per_layer * int64_t(spec.depth) || st.cols != x.rows || st.ld != x.rows)
+        throw py::value_error("stats must be a contiguous (3*depth, n) array");
     if (nd.rows * nd.cols != x.rows || td.rows * td.cols != x.rows) throw py::value_error("diag arrays must hold n values");
     BoundActivation<T> act(spec.act);
     const FCParams<T> p = fc_params(spec, act);
@@ -119,9 +119,10 @@ void fc_gram_t(const FCSpec& spec, py::array X1, py::array stats1, py::array X2,
     auto s1 = view2d<T>(stats1, "stats1", false);
     auto s2 = view2d<T>(stats2, "stats2", false);
     if (x1.cols != x2.cols) throw py::value_error("X1 and X2 have different feature counts");
-    if (s1.rows != 2 * int64_t(spec.depth) || s1.cols != x1.rows || s1.ld != x1.rows ||
-        s2.rows != 2 * int64_t(spec.depth) || s2.cols != x2.rows || s2.ld != x2.rows)
-        throw py::value_error("stats arrays must be contiguous (2*depth, n)");
+    const int64_t rows = Points<T>::per_layer * int64_t(spec.depth);
+    if (s1.rows != rows || s1.cols != x1.rows || s1.ld != x1.rows || s2.rows != rows || s2.cols != x2.rows ||
+        s2.ld != x2.rows)
+        throw py::value_error("stats arrays must be contiguous (3*depth, n)");
     if (symmetric && (x1.rows != x2.rows)) throw py::value_error("symmetric Gram needs X2 = X1");
     if (tile < 1) throw py::value_error("tile must be >= 1");
     FCGramArgs<T> g;
@@ -227,7 +228,7 @@ PYBIND11_MODULE(_core, m) {
         },
         py::arg("spec"), py::arg("X"), py::arg("stats"), py::arg("nngp_diag"), py::arg("ntk_diag"),
         py::arg("n_threads") = 0,
-        "Per-point pass: row statistics (2*depth, n) and the NNGP/NTK diagonals (as (1, n) arrays).");
+        "Per-point pass: row statistics (3*depth, n) and the NNGP/NTK diagonals (as (1, n) arrays).");
     m.def(
         "fc_gram",
         [](const FCSpec& spec, py::array X1, py::array stats1, py::array X2, py::array stats2, py::object out_nngp,

@@ -76,3 +76,12 @@ def test_dtypes():
     assert k.ntk(Xi.astype(np.float32)).dtype == np.float32
     assert k.ntk(Xi.astype(np.float32), Xi.astype(np.float64)).dtype == np.float64
     assert np.array_equal(k.ntk(Xi), k.ntk(Xi.astype(np.float64)))
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=repr)
+def test_identical_points_in_a_cross_gram(kernel):
+    """A point paired with itself gets ρ = 1 exactly on any path, so K(X[perm], X) is K(X)[perm]."""
+    X = RNG.standard_normal((40, 5))
+    perm = RNG.permutation(40)
+    assert np.array_equal(kernel.ntk(X[perm], X), kernel.ntk(X)[perm])
+    assert np.array_equal(kernel.nngp(X, X[perm]), kernel.nngp(X)[:, perm])

@@ -117,8 +117,8 @@ inline T theta_update(T theta, T w_td, T sigma) {
 // symmetric in the pair to the bit. The node loops are outside the loop over pairs j, which
 // vectorises; each entry sees the same sequence of operations whatever n is. `scratch` holds 8n.
 template <QuadFn F, ThetaMode M, class T>
-inline void quadrature_row(const Activation<T>& act, T ra0, T ra1, const T* rb0, const T* rb1, int n, int diag,
-                           T w, T beta, T* S, T* H, T* scratch) {
+inline void quadrature_row(const Activation<T>& act, T ra0, T ra1, T ra_var, const T* rb0, const T* rb1,
+                           const T* rb_var, int n, T w, T beta, T* S, T* H, T* scratch) {
     T *su = scratch, *v1 = su + n, *v2 = v1 + n, *t = v2 + n, *td = t + n, *in = td + n, *in_d = in + n;
 #pragma omp simd
     for (int j = 0; j < n; ++j) {
@@ -126,7 +126,7 @@ inline void quadrature_row(const Activation<T>& act, T ra0, T ra1, const T* rb0,
         const T a = swap ? rb0[j] : ra0, b = swap ? ra0 : rb0[j];
         const T sa = swap ? rb1[j] : ra1, sb = swap ? ra1 : rb1[j];
         T rho = (a > T(0) && b > T(0)) ? S[j] / (sa * sb) : T(0);
-        rho = j == diag ? T(1) : rho;
+        rho = (S[j] == ra_var && S[j] == rb_var[j]) ? T(1) : rho;
         rho = rho > T(1) ? T(1) : (rho < T(-1) ? T(-1) : rho);
         su[j] = sa;
         v1[j] = sb * rho;
@@ -164,11 +164,14 @@ inline void quadrature_row(const Activation<T>& act, T ra0, T ra1, const T* rb0,
 }
 
 // One layer for one row: S[j] ← w·T + β and H[j] ← (w·Ṫ)·H[j] + S[j] (according to `mode`).
-// `diag` is the index j at which the pair is (x, x) itself (-1 if none): there ρ = 1 exactly.
+// ra_var = Σ(x, x) and rb_var[j] = Σ(x'_j, x'_j). Where c = Σ(x, x'_j) equals both to the bit the
+// two points are the same to working precision and ρ = 1 exactly (arccos amplifies an ulp of ρ
+// near 1 to ~1e-8 in θ). The per-point pass and the Gram's inner products share one summation
+// order, so a point paired with itself (on the diagonal or not) always meets this test.
 // `scratch` must hold 8n elements (used by the quadrature family only).
 template <ThetaMode M, class T>
-inline void dual_layer_row_mode(const Activation<T>& act, T ra0, T ra1, const T* rb0, const T* rb1,
-                                int n, int diag, T w, T beta, T* S, T* H, T* scratch) {
+inline void dual_layer_row_mode(const Activation<T>& act, T ra0, T ra1, T ra_var, const T* rb0, const T* rb1,
+                                const T* rb_var, int n, T w, T beta, T* S, T* H, T* scratch) {
     constexpr T pi = pi_v<T>;
     constexpr T inv2pi = T(1) / (T(2) * pi_v<T>);
     switch (act.kind) {
@@ -181,7 +184,7 @@ inline void dual_layer_row_mode(const Activation<T>& act, T ra0, T ra1, const T*
             for (int j = 0; j < n; ++j) {
                 const T c = S[j];
                 T rho = c * (ra1 * rb1[j]);
-                rho = j == diag ? T(1) : rho;
+                rho = (c == ra_var && c == rb_var[j]) ? T(1) : rho;
                 rho = rho > T(1) ? T(1) : (rho < T(-1) ? T(-1) : rho);
                 const T theta = acos_fast(rho);
                 const T sin_theta = std::sqrt(T(1) - rho * rho);
@@ -232,26 +235,26 @@ inline void dual_layer_row_mode(const Activation<T>& act, T ra0, T ra1, const T*
         }
         case ActKind::Quadrature:
             switch (act.fn) {
-                case QuadFn::Tanh: return quadrature_row<QuadFn::Tanh, M>(act, ra0, ra1, rb0, rb1, n, diag, w, beta, S, H, scratch);
-                case QuadFn::Sin: return quadrature_row<QuadFn::Sin, M>(act, ra0, ra1, rb0, rb1, n, diag, w, beta, S, H, scratch);
-                case QuadFn::Sigmoid: return quadrature_row<QuadFn::Sigmoid, M>(act, ra0, ra1, rb0, rb1, n, diag, w, beta, S, H, scratch);
-                case QuadFn::Softplus: return quadrature_row<QuadFn::Softplus, M>(act, ra0, ra1, rb0, rb1, n, diag, w, beta, S, H, scratch);
-                case QuadFn::Table: return quadrature_row<QuadFn::Table, M>(act, ra0, ra1, rb0, rb1, n, diag, w, beta, S, H, scratch);
+                case QuadFn::Tanh: return quadrature_row<QuadFn::Tanh, M>(act, ra0, ra1, ra_var, rb0, rb1, rb_var, n, w, beta, S, H, scratch);
+                case QuadFn::Sin: return quadrature_row<QuadFn::Sin, M>(act, ra0, ra1, ra_var, rb0, rb1, rb_var, n, w, beta, S, H, scratch);
+                case QuadFn::Sigmoid: return quadrature_row<QuadFn::Sigmoid, M>(act, ra0, ra1, ra_var, rb0, rb1, rb_var, n, w, beta, S, H, scratch);
+                case QuadFn::Softplus: return quadrature_row<QuadFn::Softplus, M>(act, ra0, ra1, ra_var, rb0, rb1, rb_var, n, w, beta, S, H, scratch);
+                case QuadFn::Table: return quadrature_row<QuadFn::Table, M>(act, ra0, ra1, ra_var, rb0, rb1, rb_var, n, w, beta, S, H, scratch);
             }
             break;
     }
 }
 
 template <class T>
-inline void dual_layer_row(const Activation<T>& act, T ra0, T ra1, const T* rb0, const T* rb1,
-                           int n, int diag, T w, T beta, ThetaMode mode, T* S, T* H, T* scratch) {
+inline void dual_layer_row(const Activation<T>& act, T ra0, T ra1, T ra_var, const T* rb0, const T* rb1,
+                           const T* rb_var, int n, T w, T beta, ThetaMode mode, T* S, T* H, T* scratch) {
     switch (mode) {
         case ThetaMode::Skip:
-            return dual_layer_row_mode<ThetaMode::Skip>(act, ra0, ra1, rb0, rb1, n, diag, w, beta, S, H, scratch);
+            return dual_layer_row_mode<ThetaMode::Skip>(act, ra0, ra1, ra_var, rb0, rb1, rb_var, n, w, beta, S, H, scratch);
         case ThetaMode::Start:
-            return dual_layer_row_mode<ThetaMode::Start>(act, ra0, ra1, rb0, rb1, n, diag, w, beta, S, H, scratch);
+            return dual_layer_row_mode<ThetaMode::Start>(act, ra0, ra1, ra_var, rb0, rb1, rb_var, n, w, beta, S, H, scratch);
         case ThetaMode::Accumulate:
-            return dual_layer_row_mode<ThetaMode::Accumulate>(act, ra0, ra1, rb0, rb1, n, diag, w, beta, S, H, scratch);
+            return dual_layer_row_mode<ThetaMode::Accumulate>(act, ra0, ra1, ra_var, rb0, rb1, rb_var, n, w, beta, S, H, scratch);
     }
 }
 

@@ -30,14 +30,15 @@ inline ThetaMode theta_mode(int layer, int fix) {
 }
 
 // A matrix of points: row i starts at data + i·ld. `stats` holds, for layers h = 0..depth-1,
-// the two row statistics of Σ_h(x_i, x_i) (dual.hpp: row_stats), laid out [h][0|1][i] with
-// stride n between consecutive arrays.
+// the two row statistics of Σ_h(x_i, x_i) (dual.hpp: row_stats) and Σ_h(x_i, x_i) itself, laid
+// out [h][0|1|2][i] with stride n between consecutive arrays.
 template <class T>
 struct Points {
     const T* data;
     int64_t n, ld;
     const T* stats;
-    const T* stat(int layer, int which) const { return stats + (int64_t(2) * layer + which) * n; }
+    static constexpr int per_layer = 3;
+    const T* stat(int layer, int which) const { return stats + (int64_t(per_layer) * layer + which) * n; }
 };
 
 // Inner product in the fixed order k = 0..d-1 with fused multiply-adds (the GEMM below sums in
@@ -52,7 +53,8 @@ inline T dot_ordered(const T* x, const T* y, int64_t d) {
 }
 
 // Per-point pass: Σ_h(x, x) for h = 0..depth and the statistics of h = 0..depth-1; also the
-// NNGP and NTK diagonals. Each layer runs the same dual_layer_row as the Gram with ρ = 1.
+// NNGP and NTK diagonals. Each layer runs the same dual_layer_row as the Gram (with c = a = b,
+// hence ρ = 1), so the diagonal of a Gram equals this pass to the bit.
 template <class T>
 void fc_point_pass(const FCParams<T>& p, const T* X, int64_t n, int64_t d, int64_t ldx, T* stats,
                    T* nngp_diag, T* ntk_diag, int n_threads) {
@@ -62,12 +64,14 @@ void fc_point_pass(const FCParams<T>& p, const T* X, int64_t n, int64_t d, int64
         T S = p.w0 * dot_ordered(X + i * ldx, X + i * ldx, d) + p.b0;
         T H = S;
         for (int h = 1; h <= p.depth; ++h) {
-            T s0 = T(0), s1 = T(0);
-            row_stats(p.act, S, s0, s1);
-            stats[(int64_t(2) * (h - 1)) * n + i] = s0;
-            stats[(int64_t(2) * (h - 1) + 1) * n + i] = s1;
+            T s0 = T(0), s1 = T(0), a = S;
+            row_stats(p.act, a, s0, s1);
+            T* st = stats + int64_t(Points<T>::per_layer) * (h - 1) * n + i;
+            st[0] = s0;
+            st[n] = s1;
+            st[2 * n] = a;
             T scratch[8];
-            dual_layer_row(p.act, s0, s1, &s0, &s1, 1, 0, p.w, p.b, theta_mode(h, p.fix), &S, &H, scratch);
+            dual_layer_row(p.act, s0, s1, a, &s0, &s1, &a, 1, p.w, p.b, theta_mode(h, p.fix), &S, &H, scratch);
         }
         if (nngp_diag) nngp_diag[i] = S;
         if (ntk_diag) ntk_diag[i] = H;
@@ -143,18 +147,18 @@ inline void fc_tile_impl(const FCGramArgs<T>& g, const Tile& t, T* work) {
     gemm_tile(g.x1.data + t.i0 * g.x1.ld, g.x1.ld, Bt, g.d, ni, nj, S);
     for (int i = 0; i < ni; ++i) {
         T* s = S + int64_t(i) * nj;
-        T* h = H + int64_t(i) * nj;
+        T* h_row = H + int64_t(i) * nj;
         const int64_t gi = t.i0 + i;
-        const int diag = (g.symmetric && gi >= t.j0 && gi < t.j1) ? int(gi - t.j0) : -1;
 #pragma omp simd
         for (int j = 0; j < nj; ++j) {
             s[j] = p.w0 * s[j] + p.b0;
-            h[j] = s[j];
+            h_row[j] = s[j];
         }
         for (int layer = 1; layer <= p.depth; ++layer) {
-            const T ra0 = g.x1.stat(layer - 1, 0)[gi], ra1 = g.x1.stat(layer - 1, 1)[gi];
-            dual_layer_row(p.act, ra0, ra1, g.x2.stat(layer - 1, 0) + t.j0, g.x2.stat(layer - 1, 1) + t.j0, nj,
-                           diag, p.w, p.b, theta_mode(layer, p.fix), s, h, scratch);
+            const int h = layer - 1;
+            dual_layer_row(p.act, g.x1.stat(h, 0)[gi], g.x1.stat(h, 1)[gi], g.x1.stat(h, 2)[gi], g.x2.stat(h, 0) + t.j0,
+                           g.x2.stat(h, 1) + t.j0, g.x2.stat(h, 2) + t.j0, nj, p.w, p.b, theta_mode(layer, p.fix), s,
+                           h_row, scratch);
         }
     }
     const bool diagonal_tile = g.symmetric && t.i0 == t.j0;
