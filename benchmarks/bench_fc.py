@@ -85,10 +85,11 @@ def run_case(case, python=sys.executable, env_extra=None):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small sizes only")
+    ap.add_argument("--sizes", type=int, nargs="*", default=None, help="N values (default 1000 … 16000)")
     ap.add_argument("--nt-python", default=os.environ.get("FASTNTK_NT_PYTHON", "/work/ntvenv/bin/python"))
     args = ap.parse_args()
     have_nt = Path(args.nt_python).exists()
-    sizes = [1000, 2000] if args.quick else [1000, 2000, 4000, 8000, 16000]
+    sizes = args.sizes or ([1000, 2000] if args.quick else [1000, 2000, 4000, 8000, 16000])
     cores = os.cpu_count()
     rows = []
 
