@@ -79,8 +79,9 @@ class Convolutional:
       pixel pairs (CNTK-GAP) of Θ.
     * ``W_std=σ_w`` (a number): neural-tangents' 'ntk' parameterisation of ``stax.serial(*[Conv(·, (3, 3),
       padding='SAME', W_std, b_std), Relu()] * (depth − 1), Flatten() | GlobalAvgPool(), Dense(·, W_std,
-      b_std))``, exactly. With ``σ_w = √2`` and no bias it equals the default convention divided by
-      C·H·W (flatten) or by C (GAP): the documented global constant.
+      b_std))``, exactly. With ``σ_w = √2`` and no bias it equals the default convention times
+      2/(C·H·W) (flatten) or 2/C (GAP): the global constant between the two (ReLU is positively
+      homogeneous, so the first layer's scale 2/(9C) and the readout's 9/(H·W) or 9 carry through).
 
     ``b_std`` adds a bias variance b_std² after every convolution and in the readout (both conventions).
     ``fix=True`` is the reference code's ``fix`` option: the first convolution and the readout layer

@@ -23,12 +23,18 @@ def conv3(s):
     return t
 
 
-def relu_duals(S, nx, nz):
+def relu_duals(S, nx, nz, same=False):
     """E[relu(u) relu(v)] and E[relu'(u) relu'(v)] for every pixel pair, (u, v) ~ N(0, [[nx², S], [S, nz²]]),
-    nx, nz the pixel standard deviations. A zero variance gives correlation 0 (a finite limit)."""
+    nx, nz the pixel standard deviations. A zero variance gives correlation 0 (a finite limit).
+    ``same``: both images are the same, so a pixel paired with itself has correlation exactly 1."""
+    H, W = nx.shape
     den = nx[:, :, None, None] * nz[None, None, :, :]
     safe = np.where(den > 0, den, 1.0)
-    lam = np.clip(np.where(den > 0, S / safe, 0.0), -1.0, 1.0)
+    lam = np.where(den > 0, S / safe, 0.0)
+    if same:
+        eye = np.eye(H * W, dtype=bool).reshape(H, W, H, W)
+        lam = np.where(eye & (den > 0), 1.0, lam)
+    lam = np.clip(lam, -1.0, 1.0)
     theta = np.arccos(lam)
     T = den * (np.sin(theta) + (np.pi - theta) * lam) / (2 * np.pi)
     Td = (np.pi - theta) / (2 * np.pi)
@@ -50,11 +56,12 @@ def arora_pair(x, z, depth, readout="gap", fix=False):
     """(NNGP, NTK) of the pair in the reference code's scale (MATH §8)."""
     S = _three(x, z, conv3)
     Th = [np.zeros_like(s) if fix else s.copy() for s in S]
+    same = (True, True, x is z)
     for layer in range(1, depth):
         nx, nz = _pixel_norms(S[0]), _pixel_norms(S[1])
         new_S, new_T = [], []
         for k, (a, b) in enumerate(((nx, nx), (nz, nz), (nx, nz))):
-            T, Td = relu_duals(S[k], a, b)
+            T, Td = relu_duals(S[k], a, b, same[k])
             T, Td = 2.0 / 9.0 * T, 2.0 / 9.0 * Td  # c_σ/9
             theta = Th[k] * Td + T
             if layer < depth - 1:
@@ -81,11 +88,12 @@ def stax_pair(x, z, depth, readout="gap", W_std=2**0.5, b_std=0.0, fix=False):
     C = x.shape[-1]
     S = _three(x, z, lambda s: w * conv3(s / C) / 9.0 + b)
     Th = [np.zeros_like(s) if fix else s.copy() for s in S]
+    same = (True, True, x is z)
     for layer in range(1, depth):
         nx, nz = _pixel_norms(S[0]), _pixel_norms(S[1])
         new_S, new_T = [], []
         for k, (a, bb) in enumerate(((nx, nx), (nz, nz), (nx, nz))):
-            T, Td = relu_duals(S[k], a, bb)  # Relu layer
+            T, Td = relu_duals(S[k], a, bb, same[k])  # Relu layer
             theta = Th[k] * Td
             if layer < depth - 1:  # Conv layer
                 s_new = w * conv3(T) / 9.0 + b
@@ -106,10 +114,15 @@ def stax_pair(x, z, depth, readout="gap", W_std=2**0.5, b_std=0.0, fix=False):
     return s_out, (t_out - s_out if fix else t_out)
 
 
-def gram(pair, X1, X2, **kw):
-    """(NNGP, NTK) Grams from a pair function; X as (n, H, W, C)."""
-    K = np.empty((2, len(X1), len(X2)))
-    for i, x in enumerate(X1):
-        for j, z in enumerate(X2):
-            K[:, i, j] = pair(np.asarray(x, float), np.asarray(z, float), **kw)
+def gram(pair, X1, X2=None, **kw):
+    """(NNGP, NTK) Grams from a pair function; X as (n, H, W, C). X2=None: the Gram of X1 with itself,
+    whose diagonal pairs an image with itself (correlation exactly 1 at equal pixels)."""
+    A = np.asarray(X1, float)
+    B = A if X2 is None else np.asarray(X2, float)
+    K = np.empty((2, len(A), len(B)))
+    for i in range(len(A)):
+        for j in range(len(B)):
+            x = A[i]
+            z = x if (X2 is None and i == j) else B[j]
+            K[:, i, j] = pair(x, z, **kw)
     return K[0], K[1]
