@@ -51,7 +51,7 @@ struct Images {
     const T* norm(int64_t i) const { return norms + i * ld_norms; }
 };
 
-// The ReLU step of MATH §8 on one row of an offset grid: with λ = c/(L_a L_b) (0 when a norm is 0;
+// The ReLU step of MATH §8 on a run of grid entries: with λ = c/(L_a L_b) (0 when a norm is 0;
 // exactly 1 for a pixel paired with itself),
 //   T = (λ(π − arccos λ) + √(1−λ²))·L_a L_b/(2π),   Ṫ = (π − arccos λ)/(2π),
 //   Θ ← Ṫ·Θ + T,  S ← T.
@@ -62,8 +62,9 @@ inline void relu_step_row(T* S, T* Th, const T* la, const T* lb, int n, bool sel
 #pragma omp simd
     for (int k = 0; k < n; ++k) {
         const T den = la[k] * lb[k];
-        T lam = den > T(0) ? S[k] / den : T(0);
-        lam = self && den > T(0) ? T(1) : lam;
+        const bool positive = den > T(0);
+        T lam = S[k] / (positive ? den : T(1));  // unconditional division: the loop stays branch-free
+        lam = positive ? (self ? T(1) : lam) : T(0);
         lam = lam > T(1) ? T(1) : (lam < T(-1) ? T(-1) : lam);
         const T theta = acos_fast(lam);
         const T t = (lam * (pi - theta) + std::sqrt(T(1) - lam * lam)) * den * inv2pi;
@@ -72,90 +73,142 @@ inline void relu_step_row(T* S, T* Th, const T* la, const T* lb, int n, bool sel
     }
 }
 
-// Work space of one thread: three zero-bordered grids of (H+2)×(W+2) with row stride W+2.
+// Work space of one thread. An offset problem lives on an (hr+2)×(wr+2) grid with row stride wr+2
+// whose border (row 0, row hr+1, columns 0 and wr+1) is zero: then every layer is one contiguous
+// branch-free loop over the block from (1, 1) to (hr, wr), border columns included (they stay 0,
+// since a zero norm gives T = 0). Five grids: S, Θ, a conv3 scratch, and the norms of both images.
 template <class T>
 struct OffsetGrids {
-    int64_t stride;
-    std::vector<T> S, Th, tmp;
+    std::vector<T> S, Th, tmp, la, lb;
     explicit OffsetGrids(const CNTKParams<T>& p)
-        : stride(p.W + 2), S(size_t((p.H + 2) * stride)), Th(S.size()), tmp(S.size()) {}
+        : S(size_t((p.H + 2) * (p.W + 2))), Th(S.size()), tmp(S.size()), la(S.size()), lb(S.size()) {}
 };
 
-// out ← scale·box3(in) + bias on the hr×wr interior (in and out may alias; borders of `in` are zero,
-// rows 0 and hr+1 of `tmp` are zero). Separable: horizontal 3-sums into tmp, then vertical 3-sums.
+// The interior block [begin, end) of an hr×wr grid with stride wr+2.
+struct GridBlock {
+    int hr, wr;
+    int64_t st, begin, end;
+    GridBlock(int hr_, int wr_)
+        : hr(hr_), wr(wr_), st(wr_ + 2), begin(wr_ + 3), end(int64_t(hr_) * (wr_ + 2) + wr_ + 1) {}
+    template <class T>
+    void zero_border_columns(T* g) const {
+        for (int r = 1; r <= hr; ++r) g[r * st] = g[r * st + wr + 1] = T(0);
+    }
+};
+
+// g ← scale·conv3(g) + bias on the interior (MATH §8: conv3 at a fixed offset is a 3×3 box sum with
+// zero padding). Separable: horizontal 3-sums into tmp (rows 0 and hr+1 of tmp are zero), then
+// vertical 3-sums; the border columns computed on the way are reset to 0.
 template <class T>
-inline void conv3_grid(const T* in, T* tmp, T* out, int hr, int wr, int64_t st, T scale, T bias) {
-    for (int r = 1; r <= hr; ++r) {
-        const T* a = in + r * st;
-        T* t = tmp + r * st;
+inline void conv3_grid(const GridBlock& b, T* g, T* tmp, T scale, T bias) {
 #pragma omp simd
-        for (int c = 1; c <= wr; ++c) t[c] = a[c - 1] + a[c] + a[c + 1];
-    }
-    for (int r = 1; r <= hr; ++r) {
-        const T* u = tmp + (r - 1) * st;
-        const T* m = tmp + r * st;
-        const T* d = tmp + (r + 1) * st;
-        T* o = out + r * st;
+    for (int64_t k = b.begin; k < b.end; ++k) tmp[k] = g[k - 1] + g[k] + g[k + 1];
 #pragma omp simd
-        for (int c = 1; c <= wr; ++c) o[c] = scale * (u[c] + m[c] + d[c]) + bias;
-    }
+    for (int64_t k = b.begin; k < b.end; ++k) g[k] = scale * (tmp[k - b.st] + tmp[k] + tmp[k + b.st]) + bias;
+    b.zero_border_columns(g);
 }
 
 // The offset problem δ = (dy, dx) of the pair (x, z): runs all layers and returns the readout sums
-// R(T(S)) and R(Ṫ⊙Θ + T(S)) over its grid (in double, row-major order). `self`: z is x (only
+// R(T(S)) and R(Ṫ⊙Θ + T(S)) over its grid (in double, in a fixed order). `self`: z is x (only
 // offset 0 then forces λ = 1). With `record` (self, offset 0), the norms √S[p,p] of every layer are
 // written to `record` before they are used: this is the per-image pass, identical operation for
 // operation to the offset-0 problem of the pair (x, x) in a Gram.
 template <class T>
-inline void offset_problem(const CNTKParams<T>& p, const T* x, const T* nx, const T* z, const T* nz, bool self,
-                           int dy, int dx, OffsetGrids<T>& g, double& sum_s, double& sum_t, T* record = nullptr) {
-    const int H = p.H, W = p.W, C = p.C;
-    const int64_t P = p.pixels(), st = g.stride;
-    const int hr = H - std::abs(dy), wr = W - std::abs(dx);
-    const int y0 = std::max(0, -dy), x0 = std::max(0, -dx);
+inline void offset_problem_impl(const CNTKParams<T>& p, const T* x, const T* nx, const T* z, const T* nz, bool self,
+                                int dy, int dx, OffsetGrids<T>& g, double& sum_s, double& sum_t, T* record) {
+    const int W = p.W, C = p.C;
+    const int64_t P = p.pixels();
+    const GridBlock b(p.H - std::abs(dy), W - std::abs(dx));
+    const int64_t st = b.st;
+    const int y0 = std::max(0, -dy), x0 = std::max(0, -dx);  // first pixel of x in the grid
     const bool diagonal = self && dy == 0 && dx == 0;
     T* S = g.S.data();
     T* Th = g.Th.data();
     T* tmp = g.tmp.data();
-    for (int64_t c = 0; c < st; ++c) tmp[c] = tmp[(hr + 1) * st + c] = T(0);
-    // Σ_c x_c ⊗ z_c on the grid (into Θ's buffer), then layer 1.
-    for (int r = 0; r < hr; ++r) {
-        T* row = Th + (r + 1) * st;
-        row[0] = row[wr + 1] = T(0);
-        S[(r + 1) * st] = S[(r + 1) * st + wr + 1] = T(0);
+    T* la = g.la.data();
+    T* lb = g.lb.data();
+    for (int64_t c = 0; c < st; ++c) tmp[c] = tmp[(b.hr + 1) * st + c] = T(0);
+    b.zero_border_columns(S);
+    b.zero_border_columns(Th);
+    b.zero_border_columns(la);
+    b.zero_border_columns(lb);
+    // Layer 1: S = w0·conv3(Σ_c x_c ⊗ z_c) + b0; Θ = S (0 when fix).
+    for (int r = 0; r < b.hr; ++r) {
         const T* xa = x + (int64_t(y0 + r) * W + x0) * C;
         const T* zb = z + (int64_t(y0 + r + dy) * W + x0 + dx) * C;
-        for (int c = 0; c < wr; ++c) {
-            T s = T(0);
-            for (int k = 0; k < C; ++k) s += xa[c * C + k] * zb[c * C + k];
-            row[c + 1] = s;
+        T* row = S + (r + 1) * st + 1;
+        if (C == 1) {
+#pragma omp simd
+            for (int c = 0; c < b.wr; ++c) row[c] = xa[c] * zb[c];
+        } else {
+            for (int c = 0; c < b.wr; ++c) {
+                T v = T(0);
+                for (int k = 0; k < C; ++k) v += xa[c * C + k] * zb[c * C + k];
+                row[c] = v;
+            }
         }
     }
-    conv3_grid(Th, tmp, S, hr, wr, st, p.w0, p.b0);
-    for (int r = 1; r <= hr; ++r)
-        for (int c = 1; c <= wr; ++c) Th[r * st + c] = p.fix ? T(0) : S[r * st + c];
+    conv3_grid(b, S, tmp, p.w0, p.b0);
+#pragma omp simd
+    for (int64_t k = b.begin; k < b.end; ++k) Th[k] = p.fix ? T(0) : S[k];
     for (int h = 0; h < p.depth - 1; ++h) {
-        const T* la = (record ? record : nx) + h * P;
-        const T* lb = (record ? record : nz) + h * P;
+        const T* na = (record ? record : nx) + h * P;
+        const T* nb = (record ? record : nz) + h * P;
         if (record)
-            for (int r = 0; r < hr; ++r)
-                for (int c = 0; c < wr; ++c) record[h * P + r * W + c] = std::sqrt(std::max(S[(r + 1) * st + c + 1], T(0)));
-        for (int r = 0; r < hr; ++r)
-            relu_step_row(S + (r + 1) * st + 1, Th + (r + 1) * st + 1, la + int64_t(y0 + r) * W + x0,
-                          lb + int64_t(y0 + r + dy) * W + x0 + dx, wr, diagonal);
+            for (int r = 0; r < b.hr; ++r)
+                for (int c = 0; c < b.wr; ++c) record[h * P + r * W + c] = std::sqrt(std::max(S[(r + 1) * st + c + 1], T(0)));
+        for (int r = 0; r < b.hr; ++r) {
+            std::copy_n(na + int64_t(y0 + r) * W + x0, b.wr, la + (r + 1) * st + 1);
+            std::copy_n(nb + int64_t(y0 + r + dy) * W + x0 + dx, b.wr, lb + (r + 1) * st + 1);
+        }
+        relu_step_row(S + b.begin, Th + b.begin, la + b.begin, lb + b.begin, int(b.end - b.begin), diagonal);
         if (h + 1 < p.depth - 1) {
-            conv3_grid(S, tmp, S, hr, wr, st, p.w, p.b);
-            conv3_grid(Th, tmp, Th, hr, wr, st, p.w, p.b);
+            conv3_grid(b, S, tmp, p.w, p.b);
+            conv3_grid(b, Th, tmp, p.w, p.b);
         }
     }
     double ss = 0.0, tt = 0.0;
-    for (int r = 1; r <= hr; ++r)
-        for (int c = 1; c <= wr; ++c) {
-            ss += double(S[r * st + c]);
-            tt += double(Th[r * st + c]);
-        }
+    for (int64_t k = b.begin; k < b.end; ++k) {
+        ss += double(S[k]);
+        tt += double(Th[k]);
+    }
     sum_s = ss;
     sum_t = tt;
+}
+
+// Runtime ISA dispatch of the hot function: every layer of one offset problem, compiled for AVX-512,
+// AVX2+FMA and the baseline, chosen at load time. ISA levels (x86-64-v4/v3) are resolved from CPU
+// features; named micro-architectures ("arch=skylake-avx512") are matched by CPU model and are never
+// chosen on virtual or AMD CPUs. `flatten` inlines the whole problem into each clone, or the vector
+// ISA is lost in a shared out-of-line copy.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(FASTNTK_NATIVE) && __GNUC__ >= 12
+#define FASTNTK_CNTK_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), flatten))
+#elif defined(__GNUC__)
+#define FASTNTK_CNTK_CLONES __attribute__((flatten))
+#else
+#define FASTNTK_CNTK_CLONES
+#endif
+
+FASTNTK_CNTK_CLONES static void offset_problem_f64(const CNTKParams<double>& p, const double* x, const double* nx,
+                                                      const double* z, const double* nz, bool self, int dy, int dx,
+                                                      OffsetGrids<double>& g, double& s, double& t, double* record) {
+    offset_problem_impl(p, x, nx, z, nz, self, dy, dx, g, s, t, record);
+}
+FASTNTK_CNTK_CLONES static void offset_problem_f32(const CNTKParams<float>& p, const float* x, const float* nx,
+                                                      const float* z, const float* nz, bool self, int dy, int dx,
+                                                      OffsetGrids<float>& g, double& s, double& t, float* record) {
+    offset_problem_impl(p, x, nx, z, nz, self, dy, dx, g, s, t, record);
+}
+inline void offset_problem(const CNTKParams<double>& p, const double* x, const double* nx, const double* z,
+                           const double* nz, bool self, int dy, int dx, OffsetGrids<double>& g, double& s, double& t,
+                           double* record = nullptr) {
+    offset_problem_f64(p, x, nx, z, nz, self, dy, dx, g, s, t, record);
+}
+inline void offset_problem(const CNTKParams<float>& p, const float* x, const float* nx, const float* z,
+                           const float* nz, bool self, int dy, int dx, OffsetGrids<float>& g, double& s, double& t,
+                           float* record = nullptr) {
+    offset_problem_f32(p, x, nx, z, nz, self, dy, dx, g, s, t, record);
 }
 
 template <class T>
@@ -204,35 +257,6 @@ inline void finish_rows(const CNTKParams<T>& p, const double* part_s, const doub
     finish_pair(p, rs, rt, nngp, ntk);
 }
 
-// Runtime ISA dispatch of the hot per-pair function (as in fc.hpp).
-#ifndef FASTNTK_TARGET_CLONES
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
-    !defined(FASTNTK_NATIVE)
-#define FASTNTK_TARGET_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
-#else
-#define FASTNTK_TARGET_CLONES
-#endif
-#endif
-
-FASTNTK_TARGET_CLONES static void cntk_pair_rows_f64(const CNTKParams<double>& p, const double* x, const double* nx,
-                                                      const double* z, const double* nz, bool self, int d0, int d1,
-                                                      OffsetGrids<double>& g, double* ps, double* pt) {
-    pair_rows(p, x, nx, z, nz, self, d0, d1, g, ps, pt);
-}
-FASTNTK_TARGET_CLONES static void cntk_pair_rows_f32(const CNTKParams<float>& p, const float* x, const float* nx,
-                                                      const float* z, const float* nz, bool self, int d0, int d1,
-                                                      OffsetGrids<float>& g, double* ps, double* pt) {
-    pair_rows(p, x, nx, z, nz, self, d0, d1, g, ps, pt);
-}
-inline void cntk_pair_rows(const CNTKParams<double>& p, const double* x, const double* nx, const double* z,
-                           const double* nz, bool self, int d0, int d1, OffsetGrids<double>& g, double* ps, double* pt) {
-    cntk_pair_rows_f64(p, x, nx, z, nz, self, d0, d1, g, ps, pt);
-}
-inline void cntk_pair_rows(const CNTKParams<float>& p, const float* x, const float* nx, const float* z,
-                           const float* nz, bool self, int d0, int d1, OffsetGrids<float>& g, double* ps, double* pt) {
-    cntk_pair_rows_f32(p, x, nx, z, nz, self, d0, d1, g, ps, pt);
-}
-
 struct PairRef {
     int64_t i, j;
     bool self;  // the same image on both sides: offset 0 forces λ = 1
@@ -252,7 +276,7 @@ bool cntk_pair_rows_parallel(const CNTKParams<T>& p, const Images<T>& x1, const 
         const PairRef& q = pairs[size_t(task / rows)];
         const int dy = int(task % rows) - dy_limit(p);
         double* ps = part.data() + 2 * (task / rows) * rows;
-        cntk_pair_rows(p, x1.image(q.i), x1.norm(q.i), x2.image(q.j), x2.norm(q.j), q.self, dy, dy + 1,
+        pair_rows(p, x1.image(q.i), x1.norm(q.i), x2.image(q.j), x2.norm(q.j), q.self, dy, dy + 1,
                        grids[size_t(tid)], ps, ps + rows);
     }, interrupted);
     if (!ok) return false;
@@ -269,7 +293,7 @@ template <class T>
 inline void cntk_one_pair(const CNTKParams<T>& p, const Images<T>& x1, const Images<T>& x2, const PairRef& q,
                           OffsetGrids<T>& g, std::vector<double>& part, T& s, T& t) {
     const int rows = dy_rows(p);
-    cntk_pair_rows(p, x1.image(q.i), x1.norm(q.i), x2.image(q.j), x2.norm(q.j), q.self, -dy_limit(p),
+    pair_rows(p, x1.image(q.i), x1.norm(q.i), x2.image(q.j), x2.norm(q.j), q.self, -dy_limit(p),
                    dy_limit(p) + 1, g, part.data(), part.data() + rows);
     finish_rows(p, part.data(), part.data() + rows, s, t);
 }
@@ -284,7 +308,7 @@ bool cntk_prepare(const CNTKParams<T>& p, const Images<T>& im, T* norms, T* nngp
     std::vector<OffsetGrids<T>> grids(size_t(nt), OffsetGrids<T>{p});
     bool ok = parallel_for(im.n, nt, [&](int64_t i, int tid) {
         double s, t;
-        offset_problem<T>(p, im.image(i), nullptr, im.image(i), nullptr, true, 0, 0, grids[size_t(tid)], s, t,
+        offset_problem(p, im.image(i), nullptr, im.image(i), nullptr, true, 0, 0, grids[size_t(tid)], s, t,
                        norms + i * im.ld_norms);
         if (!p.gap) finish_pair(p, s, t, nngp_diag[i], ntk_diag[i]);
     }, interrupted);
