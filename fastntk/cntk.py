@@ -57,8 +57,9 @@ class PreparedImages:
 
     def rows(self, start, stop):
         """The prepared images start:stop (views, no copy)."""
-        return PreparedImages(self.X[start:stop], self.shape, self.norms[start:stop], self.nngp_diag[start:stop],
-                              self.ntk_diag[start:stop])
+        cut = (lambda a: None if a is None else a[start:stop])
+        return PreparedImages(self.X[start:stop], self.shape, self.norms[start:stop], cut(self.nngp_diag),
+                              cut(self.ntk_diag))
 
 
 class Convolutional:
@@ -135,17 +136,24 @@ class Convolutional:
         return 4 if self.gap else 32
 
     # -- building blocks for batching / distributed back ends ------------------------------------
-    def prepare(self, images, *, n_threads=None):
-        """Validate a batch of images and run the per-image pass (pixel norms and diagonals)."""
-        X, shape = as_images(images, "images", self.channels_last)
-        return self._prepare_flat(X, shape, n_threads)
+    def prepare(self, images, *, diagonal=True, n_threads=None):
+        """Validate a batch of images and run the per-image pass (pixel norms and diagonals).
 
-    def _prepare_flat(self, X, shape, n_threads):
+        With GAP the diagonal k(x, x) costs as much as a Gram entry; ``diagonal=False`` skips it
+        (``nngp_diag``/``ntk_diag`` are then None; a Gram does not need them).
+        """
+        X, shape = as_images(images, "images", self.channels_last)
+        return self._prepare_flat(X, shape, n_threads, diagonal)
+
+    def _prepare_flat(self, X, shape, n_threads, diagonal=True):
         n, P = X.shape[0], shape[0] * shape[1]
         norms = np.empty((n, (self.depth - 1) * P), dtype=X.dtype)
         nngp_diag = np.empty((1, n), dtype=X.dtype)
         ntk_diag = np.empty((1, n), dtype=X.dtype)
-        _core.cntk_prepare(self._spec(shape), X, norms, nngp_diag, ntk_diag, check_n_threads(n_threads))
+        _core.cntk_prepare(self._spec(shape), X, norms, nngp_diag, ntk_diag, bool(diagonal),
+                           check_n_threads(n_threads))
+        if self.gap and not diagonal:
+            return PreparedImages(X, shape, norms, None, None)
         return PreparedImages(X, shape, norms, nngp_diag[0], ntk_diag[0])
 
     def fill(self, P1, P2, out_nngp=None, out_ntk=None, *, symmetric=False, n_threads=None, tile_size=None):
@@ -180,8 +188,8 @@ class Convolutional:
                     raise ValueError(f"out arrays must be numpy arrays of shape {shape} and dtype {A.dtype}")
         else:
             outs = allocate_outputs(shape, A.dtype, count)
-        P1 = self._prepare_flat(A, shape_a, n_threads)
-        P2 = P1 if symmetric else self._prepare_flat(B, shape_b, n_threads)
+        P1 = self._prepare_flat(A, shape_a, n_threads, diagonal=False)
+        P2 = P1 if symmetric else self._prepare_flat(B, shape_b, n_threads, diagonal=False)
         self.fill(P1, P2, outs[0] if want_nngp else None, outs[-1] if want_ntk else None, symmetric=symmetric,
                   n_threads=n_threads, tile_size=tile_size)
         return outs

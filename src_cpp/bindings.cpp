@@ -276,7 +276,7 @@ PYBIND11_MODULE(_core, m) {
     m.def(
         "cntk_prepare",
         [cntk_images, cntk_params](const CNTKSpec& spec, py::array X, py::array norms, py::array nngp_diag,
-                                   py::array ntk_diag, int n_threads) {
+                                   py::array ntk_diag, bool gap_diagonal, int n_threads) {
             auto run = [&](auto tag) {
                 using T = decltype(tag);
                 const Images<T> im = cntk_images(spec, X, norms, "X", "norms", true, tag);
@@ -288,14 +288,17 @@ PYBIND11_MODULE(_core, m) {
                 bool done;
                 {
                     py::gil_scoped_release release;
-                    done = cntk_prepare(p, im, const_cast<T*>(im.norms), nd.data, td.data, n_threads, python_interrupted);
+                    done = cntk_prepare(p, im, const_cast<T*>(im.norms), nd.data, td.data, gap_diagonal, n_threads,
+                                        python_interrupted);
                 }
                 if (!done) throw py::error_already_set();
             };
             dispatch(X, [&] { run(double()); }, [&] { run(float()); });
         },
-        py::arg("spec"), py::arg("X"), py::arg("norms"), py::arg("nngp_diag"), py::arg("ntk_diag"), py::arg("n_threads") = 0,
-        "Per-image pass: per-layer pixel norms (n, (depth-1)*H*W) and the NNGP/NTK diagonals ((1, n) arrays).");
+        py::arg("spec"), py::arg("X"), py::arg("norms"), py::arg("nngp_diag"), py::arg("ntk_diag"),
+        py::arg("gap_diagonal") = true, py::arg("n_threads") = 0,
+        "Per-image pass: per-layer pixel norms (n, (depth-1)*H*W) and the NNGP/NTK diagonals ((1, n) arrays; "
+        "with GAP only if gap_diagonal).");
     m.def(
         "cntk_gram",
         [cntk_images, cntk_params](const CNTKSpec& spec, py::array X1, py::array norms1, py::array X2, py::array norms2,

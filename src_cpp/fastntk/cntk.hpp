@@ -300,10 +300,10 @@ inline void cntk_one_pair(const CNTKParams<T>& p, const Images<T>& x1, const Ima
 
 // Per-image pass: the norms of every layer (offset-0 problem of (x, x) with `record`) and the
 // kernel diagonal k(x, x) (CNTK-V: from the same pass; GAP: the full self pair, exactly as a Gram
-// computes its diagonal).
+// computes its diagonal, only when `gap_diagonal`: a Gram does not need it).
 template <class T>
-bool cntk_prepare(const CNTKParams<T>& p, const Images<T>& im, T* norms, T* nngp_diag, T* ntk_diag, int n_threads,
-                  const std::function<bool()>& interrupted) {
+bool cntk_prepare(const CNTKParams<T>& p, const Images<T>& im, T* norms, T* nngp_diag, T* ntk_diag,
+                  bool gap_diagonal, int n_threads, const std::function<bool()>& interrupted) {
     const int nt = resolve_threads(n_threads);
     std::vector<OffsetGrids<T>> grids(size_t(nt), OffsetGrids<T>{p});
     bool ok = parallel_for(im.n, nt, [&](int64_t i, int tid) {
@@ -312,7 +312,7 @@ bool cntk_prepare(const CNTKParams<T>& p, const Images<T>& im, T* norms, T* nngp
                        norms + i * im.ld_norms);
         if (!p.gap) finish_pair(p, s, t, nngp_diag[i], ntk_diag[i]);
     }, interrupted);
-    if (!ok || !p.gap) return ok;
+    if (!ok || !p.gap || !gap_diagonal) return ok;
     auto store = [&](int64_t k, T s, T t) { nngp_diag[k] = s; ntk_diag[k] = t; };
     if (im.n < 4 * int64_t(nt)) {
         std::vector<PairRef> pairs;
