@@ -203,6 +203,12 @@ def test_block_protocol_and_out():
     assert np.array_equal(sym, k.ntk(X1))
     out = np.empty((5, 3))
     assert k.ntk(X1, X2, out=out) is out and np.array_equal(out, want_t)
+    # GAP: the diagonal is a full self pair, skipped on request; the Gram does not need it.
+    Q = k.prepare(X1, diagonal=False)
+    assert Q.ntk_diag is None and Q.rows(0, 2).nngp_diag is None
+    k.fill(Q, Q, None, sym, symmetric=True)
+    assert np.array_equal(sym, k.ntk(X1))
+    assert np.array_equal(P1.ntk_diag, np.diag(sym)) and np.array_equal(P1.rows(2, 4).ntk_diag, np.diag(sym)[2:4])
 
 
 # -- bad input ---------------------------------------------------------------------------------------------
