@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 
 from . import _core
-from ._validation import allocate_outputs, check_n_threads, check_positive_int
+from ._validation import allocate_outputs, available_memory, check_n_threads, check_positive_int
 
 READOUTS = ("gap", "flatten")
 
@@ -147,6 +147,12 @@ class Convolutional:
 
     def _prepare_flat(self, X, shape, n_threads, diagonal=True):
         n, P = X.shape[0], shape[0] * shape[1]
+        nbytes = n * (self.depth - 1) * P * X.dtype.itemsize
+        avail = available_memory()
+        if avail is not None and nbytes > avail:
+            raise MemoryError(f"the per-pixel norms of {n} images need {nbytes / 2**30:.1f} GiB ({self.depth - 1} "
+                              f"layers × {P} pixels each) but only {avail / 2**30:.1f} GiB is available; "
+                              f"prepare the images in blocks (prepare(images[a:b]))")
         norms = np.empty((n, (self.depth - 1) * P), dtype=X.dtype)
         nngp_diag = np.empty((1, n), dtype=X.dtype)
         ntk_diag = np.empty((1, n), dtype=X.dtype)

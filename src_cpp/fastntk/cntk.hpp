@@ -156,7 +156,8 @@ inline void offset_problem_impl(const CNTKParams<T>& p, const T* x, const T* nx,
         const T* nb = (record ? record : nz) + h * P;
         if (record)
             for (int r = 0; r < b.hr; ++r)
-                for (int c = 0; c < b.wr; ++c) record[h * P + r * W + c] = std::sqrt(std::max(S[(r + 1) * st + c + 1], T(0)));
+                for (int c = 0; c < b.wr; ++c)
+                    record[h * P + r * W + c] = std::sqrt(std::max(S[(r + 1) * st + c + 1], T(0)));
         for (int r = 0; r < b.hr; ++r) {
             std::copy_n(na + int64_t(y0 + r) * W + x0, b.wr, la + (r + 1) * st + 1);
             std::copy_n(nb + int64_t(y0 + r + dy) * W + x0 + dx, b.wr, lb + (r + 1) * st + 1);
@@ -277,7 +278,7 @@ bool cntk_pair_rows_parallel(const CNTKParams<T>& p, const Images<T>& x1, const 
         const int dy = int(task % rows) - dy_limit(p);
         double* ps = part.data() + 2 * (task / rows) * rows;
         pair_rows(p, x1.image(q.i), x1.norm(q.i), x2.image(q.j), x2.norm(q.j), q.self, dy, dy + 1,
-                       grids[size_t(tid)], ps, ps + rows);
+                  grids[size_t(tid)], ps, ps + rows);
     }, interrupted);
     if (!ok) return false;
     for (int64_t k = 0; k < count; ++k) {
@@ -293,8 +294,8 @@ template <class T>
 inline void cntk_one_pair(const CNTKParams<T>& p, const Images<T>& x1, const Images<T>& x2, const PairRef& q,
                           OffsetGrids<T>& g, std::vector<double>& part, T& s, T& t) {
     const int rows = dy_rows(p);
-    pair_rows(p, x1.image(q.i), x1.norm(q.i), x2.image(q.j), x2.norm(q.j), q.self, -dy_limit(p),
-                   dy_limit(p) + 1, g, part.data(), part.data() + rows);
+    pair_rows(p, x1.image(q.i), x1.norm(q.i), x2.image(q.j), x2.norm(q.j), q.self, -dy_limit(p), dy_limit(p) + 1,
+              g, part.data(), part.data() + rows);
     finish_rows(p, part.data(), part.data() + rows, s, t);
 }
 
