@@ -74,7 +74,6 @@ def arora_pair(x, z, depth, readout="gap", fix=False):
     S, T = S[2], Th[2]
     if fix:
         T = T - S
-    H, W = S.shape[:2]
     if readout == "gap":
         return S.mean(), T.mean()
     return np.einsum("abab->", S), np.einsum("abab->", T)
