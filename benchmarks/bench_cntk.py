@@ -219,10 +219,19 @@ def main():
     lines = ["# Convolutional NTK (fastntk.Convolutional)", "",
              f"fastntk {fastntk.__version__}, OpenMP {fastntk.openmp}, numpy {np.__version__}; "
              f"written by benchmarks/bench_cntk.py on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", ""]
+    load_start = os.getloadavg()[0]
     if not args.skip_timing:
         timing_section(args, lines)
     if not args.skip_study:
         study_section(args, lines)
+    lines += ["## Notes", "",
+              f"* 1-minute load average {load_start:.1f} at the start and {os.getloadavg()[0]:.1f} at the end on "
+              f"{os.cpu_count()} cores: other jobs shared the machine, so absolute times (and single rows) are "
+              "noisy; ratios compare runs made minutes apart in the same script.",
+              "* CNTK-V costs O(H·W·D) per pair, CNTK-GAP O((H·W)²·D) (every pixel offset is a separate small "
+              "grid problem); neural-tangents and the numpy reference compute the P² tensors for both.",
+              "* 'NT max rel diff' is dominated by the diagonal entries, where neural-tangents' arccos near "
+              "correlation 1 loses ~1e-8 (docs/PEERS.md); off-diagonal entries agree to ~1e-14.", ""]
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         f.write("\n".join(lines) + "\n")
