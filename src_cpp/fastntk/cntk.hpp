@@ -220,6 +220,9 @@ inline int dy_rows(const CNTKParams<T>& p) { return 2 * dy_limit(p) + 1; }
 // Readout sums of the pair (x, z) for the offsets with dy in [dy_begin, dy_end), one value per dy
 // (index dy + dy_limit), each summed over dx in increasing order. Fixed summation tree: the kernel
 // value never depends on how the dy rows were spread over tasks and threads.
+// An image paired with itself: the problem of −δ is the problem of δ with the two (identical) images
+// swapped, entry for entry the same operations, so only offsets after (0, 0) in row-major order are
+// solved and counted twice (exact in floating point); rows dy < 0 hold 0.
 template <class T>
 inline void pair_rows(const CNTKParams<T>& p, const T* x, const T* nx, const T* z, const T* nz, bool self,
                       int dy_begin, int dy_end, OffsetGrids<T>& g, double* part_s, double* part_t) {
@@ -227,10 +230,13 @@ inline void pair_rows(const CNTKParams<T>& p, const T* x, const T* nx, const T* 
     for (int dy = dy_begin; dy < dy_end; ++dy) {
         double rs = 0.0, rt = 0.0;
         for (int dx = -dx_lim; dx <= dx_lim; ++dx) {
+            const bool mirrored = self && (dy < 0 || (dy == 0 && dx < 0));
+            if (mirrored) continue;
             double s, t;
             offset_problem(p, x, nx, z, nz, self, dy, dx, g, s, t);
-            rs += s;
-            rt += t;
+            const double twice = self && (dy > 0 || dx > 0) ? 2.0 : 1.0;
+            rs += twice * s;
+            rt += twice * t;
         }
         part_s[dy + dy_limit(p)] = rs;
         part_t[dy + dy_limit(p)] = rt;
