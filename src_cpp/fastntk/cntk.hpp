@@ -177,14 +177,13 @@ inline void offset_problem_impl(const CNTKParams<T>& p, const T* x, const T* nx,
     sum_t = tt;
 }
 
-// Runtime ISA dispatch of the hot function: every layer of one offset problem, compiled for AVX-512,
-// AVX2+FMA and the baseline, chosen at load time. ISA levels (x86-64-v4/v3) are resolved from CPU
-// features; named micro-architectures ("arch=skylake-avx512") are matched by CPU model and are never
-// chosen on virtual or AMD CPUs. `flatten` inlines the whole problem into each clone, or the vector
-// ISA is lost in a shared out-of-line copy.
+// Runtime ISA dispatch of the hot function, as for the FC tile (fc.hpp): every layer of one offset
+// problem compiled for AVX-512, FMA (AVX2-class) and the baseline, chosen by CPU features at load time;
+// `flatten` inlines the whole problem into each clone, or its vector ISA would be lost in a shared
+// out-of-line copy.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
-    !defined(FASTNTK_NATIVE) && __GNUC__ >= 12
-#define FASTNTK_CNTK_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), flatten))
+    !defined(FASTNTK_NATIVE)
+#define FASTNTK_CNTK_CLONES __attribute__((flatten, target_clones("avx512f", "fma", "default")))
 #elif defined(__GNUC__)
 #define FASTNTK_CNTK_CLONES __attribute__((flatten))
 #else
