@@ -212,8 +212,8 @@ def main():
     ap.add_argument("--skip-study", action="store_true")
     ap.add_argument("--train", type=int, default=2000)
     ap.add_argument("--test", type=int, default=1000)
-    ap.add_argument("--gap-train", type=int, default=400)
-    ap.add_argument("--gap-test", type=int, default=200)
+    ap.add_argument("--gap-train", type=int, default=800)
+    ap.add_argument("--gap-test", type=int, default=400)
     ap.add_argument("--out", default=os.path.join(HERE, "results", "cntk.md"))
     args = ap.parse_args()
     lines = ["# Convolutional NTK (fastntk.Convolutional)", "",
