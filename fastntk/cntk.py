@@ -90,8 +90,9 @@ class Convolutional:
     the readout's own Σ is subtracted at the end). The NNGP does not depend on ``fix``.
 
     Cost per pair of images: O(H·W·(C + D)) for CNTK-V, O((H·W)²·D) for CNTK-GAP, with no O((H·W)²)
-    memory. Results are deterministic for any thread count and tile size, and a Gram of X with
-    itself is exactly symmetric with a diagonal equal to :meth:`diag`.
+    memory. Results are deterministic for any thread count and tile size; a Gram of X with itself is
+    exactly symmetric, and wherever two images are identical (to the bit) the entry equals
+    :meth:`diag` of that image exactly (correlation 1 at equal pixels, in every Gram).
     """
 
     def __init__(self, depth, readout="gap", *, channels_last=True, fix=False, W_std=None, b_std=0.0):
@@ -183,6 +184,8 @@ class Convolutional:
             raise ValueError(f"X1 and X2 have different {what}: {_fmt(shape_a)} vs {_fmt(shape_b)} (H×W×C)")
         if A.dtype != B.dtype:
             A, B = A.astype(np.float64), B.astype(np.float64)
+        # X2 equal to X1 (a copy, another view) takes the symmetric path (half the pairs).
+        symmetric = symmetric or (A.shape == B.shape and np.array_equal(A, B))
         shape = (A.shape[0], B.shape[0])
         count = int(want_nngp) + int(want_ntk)
         if out is not None:

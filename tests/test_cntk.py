@@ -151,16 +151,18 @@ def test_symmetric_gram_diag_threads_and_tiles(readout):
         for tile in (1, 2, 100):
             s2, t2 = k.kernels(X, n_threads=n_threads, tile_size=tile)
             assert np.array_equal(s, s2) and np.array_equal(t, t2)
-    # X2 given explicitly: the rectangular path gives the same off-diagonal values; on the diagonal it
-    # does not know that an image meets itself (correlation 1 − O(eps) instead of 1), and arccos' infinite
-    # slope at 1 turns that into ~1e-9 relative (MATH §7 numerics).
-    s3, t3 = k.kernels(X, X.copy())
-    off = ~np.eye(len(X), dtype=bool)
-    assert rel_err(s3[off], s[off]) < 1e-13 and rel_err(t3[off], t[off]) < 1e-13
-    assert rel_err(np.diag(s3), np.diag(s)) < 1e-8 and rel_err(np.diag(t3), np.diag(t)) < 1e-8
+    # X2 a copy of X1 takes the symmetric path; a rectangular Gram holding identical images pairs them
+    # as an image with itself too: those entries equal diag() to the bit.
+    assert np.array_equal(k.ntk(X, X.copy()), t)
+    Y = np.concatenate([X[5:], images(2, 6, 5, 2, seed=99), X[:1]])
+    s3, t3 = k.kernels(X, Y)
+    for u, v in ((s3, s), (t3, t)):
+        assert u[5, 0] == v[5, 5] and u[6, 1] == v[6, 6] and u[5, 1] == v[5, 6]  # same pairs, same order
+        assert rel_err(u[6, 0], v[6, 5]) < 1e-13  # k(x6, x5) vs k(x5, x6): equal up to rounding
+        assert u[0, 4] == v[0, 0] and rel_err(u[:, 4], v[:, 0]) < 1e-13
     # Few pairs (GAP: one task per (pair, offset row)) and many pairs give the same bits.
-    s4, t4 = k.kernels(X[:1], X[1:3].copy(), n_threads=2)
-    assert np.array_equal(s4, s3[:1, 1:3]) and np.array_equal(t4, t3[:1, 1:3])
+    s4, t4 = k.kernels(X[:1], X[1:3], n_threads=2)
+    assert np.array_equal(s4, s[:1, 1:3]) and np.array_equal(t4, t[:1, 1:3])
     assert np.array_equal(k.diag(X[:1], "ntk", n_threads=2), dt[:1])
     assert np.array_equal(k.nngp(X), s) and np.array_equal(k.ntk(X), t)
 

@@ -357,11 +357,18 @@ bool cntk_gram(const CNTKGramArgs<T>& g, int64_t tile, int n_threads, const std:
             if (g.ntk) g.ntk[j * g.ld_ntk + i] = t;
         }
     };
+    // Identical images (same pixels to the bit, hence the same norms) are paired as an image with
+    // itself, on every path, so that k(x, x) never depends on where the pair sits in which Gram.
+    const int64_t image_len = g.p.pixels() * g.p.C;
+    auto same = [&](int64_t i, int64_t j) {
+        if (g.symmetric && i == j) return true;
+        return std::equal(g.x1.image(i), g.x1.image(i) + image_len, g.x2.image(j));
+    };
     const int64_t n_pairs = g.symmetric ? g.x1.n * (g.x1.n + 1) / 2 : g.x1.n * g.x2.n;
     if (g.p.gap && n_pairs < 4 * int64_t(nt)) {
         std::vector<PairRef> pairs;
         for (int64_t i = 0; i < g.x1.n; ++i)
-            for (int64_t j = g.symmetric ? i : 0; j < g.x2.n; ++j) pairs.push_back({i, j, g.symmetric && i == j});
+            for (int64_t j = g.symmetric ? i : 0; j < g.x2.n; ++j) pairs.push_back({i, j, same(i, j)});
         return cntk_pair_rows_parallel<T>(
             g.p, g.x1, g.x2, pairs, [&](int64_t k, T s, T t) { put(pairs[size_t(k)].i, pairs[size_t(k)].j, s, t); },
             nt, interrupted);
@@ -374,8 +381,7 @@ bool cntk_gram(const CNTKGramArgs<T>& g, int64_t tile, int n_threads, const std:
         for (int64_t i = t.i0; i < t.i1; ++i)
             for (int64_t j = g.symmetric ? std::max(i, t.j0) : t.j0; j < t.j1; ++j) {
                 T s, v;
-                cntk_one_pair(g.p, g.x1, g.x2, PairRef{i, j, g.symmetric && i == j}, grids[size_t(tid)],
-                              part[size_t(tid)], s, v);
+                cntk_one_pair(g.p, g.x1, g.x2, PairRef{i, j, same(i, j)}, grids[size_t(tid)], part[size_t(tid)], s, v);
                 put(i, j, s, v);
             }
     }, interrupted);
