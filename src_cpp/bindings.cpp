@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "fastntk/fc.hpp"
+#include "fastntk/cntk.hpp"
 
 namespace py = pybind11;
 using namespace fastntk;
@@ -239,4 +240,100 @@ PYBIND11_MODULE(_core, m) {
         py::arg("spec"), py::arg("X1"), py::arg("stats1"), py::arg("X2"), py::arg("stats2"), py::arg("out_nngp"),
         py::arg("out_ntk"), py::arg("symmetric"), py::arg("tile"), py::arg("n_threads") = 0,
         "Fill out_nngp / out_ntk (N1×N2 blocks, any row stride; None to skip) with the FC Gram.");
+    // ---- Convolutional NTK (MATH §8; fastntk/cntk.py) ----
+    struct CNTKSpec {
+        int depth, H, W, C;
+        bool gap, fix;
+        double w0, b0, w, b, w_out, b_out;
+    };
+    py::class_<CNTKSpec>(m, "CNTKSpec")
+        .def(py::init([](int depth, int H, int W, int C, bool gap, bool fix, double w0, double b0, double w, double b,
+                         double w_out, double b_out) {
+                 if (depth < 2 || H < 1 || W < 1 || C < 1) throw py::value_error("CNTKSpec: bad sizes");
+                 return CNTKSpec{depth, H, W, C, gap, fix, w0, b0, w, b, w_out, b_out};
+             }),
+             py::arg("depth"), py::arg("H"), py::arg("W"), py::arg("C"), py::arg("gap"), py::arg("fix"), py::arg("w0"),
+             py::arg("b0"), py::arg("w"), py::arg("b"), py::arg("w_out"), py::arg("b_out"))
+        .def_readonly("depth", &CNTKSpec::depth);
+    // Images as (n, H·W·C) arrays (channels last), norms as contiguous-row (n, (depth−1)·H·W) arrays.
+    auto cntk_images = [](const CNTKSpec& s, py::array& X, py::array& N, const char* xn, const char* nn, bool writable_norms,
+                          auto tag) {
+        using T = decltype(tag);
+        auto x = view2d<T>(X, xn, false);
+        auto nv = view2d<T>(N, nn, writable_norms);
+        const int64_t P = int64_t(s.H) * s.W;
+        if (x.cols != P * s.C) throw py::value_error(std::string(xn) + ": expected H*W*C columns");
+        if (nv.rows != x.rows || nv.cols != (s.depth - 1) * P) throw py::value_error(std::string(nn) + ": wrong shape");
+        return Images<T>{x.data, x.rows, x.ld, nv.data, nv.ld};
+    };
+    auto cntk_params = [](const CNTKSpec& s, auto tag) {
+        using T = decltype(tag);
+        CNTKParams<T> p;
+        p.depth = s.depth; p.H = s.H; p.W = s.W; p.C = s.C; p.gap = s.gap; p.fix = s.fix;
+        p.w0 = T(s.w0); p.b0 = T(s.b0); p.w = T(s.w); p.b = T(s.b); p.w_out = T(s.w_out); p.b_out = T(s.b_out);
+        return p;
+    };
+    m.def(
+        "cntk_prepare",
+        [cntk_images, cntk_params](const CNTKSpec& spec, py::array X, py::array norms, py::array nngp_diag,
+                                   py::array ntk_diag, bool gap_diagonal, int n_threads) {
+            auto run = [&](auto tag) {
+                using T = decltype(tag);
+                const Images<T> im = cntk_images(spec, X, norms, "X", "norms", true, tag);
+                auto nd = view2d<T>(nngp_diag, "nngp_diag", true);
+                auto td = view2d<T>(ntk_diag, "ntk_diag", true);
+                if (nd.rows != 1 || nd.cols != im.n || td.rows != 1 || td.cols != im.n)
+                    throw py::value_error("diag arrays must be (1, n)");
+                const CNTKParams<T> p = cntk_params(spec, tag);
+                bool done;
+                {
+                    py::gil_scoped_release release;
+                    done = cntk_prepare(p, im, const_cast<T*>(im.norms), nd.data, td.data, gap_diagonal, n_threads,
+                                        python_interrupted);
+                }
+                if (!done) throw py::error_already_set();
+            };
+            dispatch(X, [&] { run(double()); }, [&] { run(float()); });
+        },
+        py::arg("spec"), py::arg("X"), py::arg("norms"), py::arg("nngp_diag"), py::arg("ntk_diag"),
+        py::arg("gap_diagonal") = true, py::arg("n_threads") = 0,
+        "Per-image pass: per-layer pixel norms (n, (depth-1)*H*W) and the NNGP/NTK diagonals ((1, n) arrays; "
+        "with GAP only if gap_diagonal).");
+    m.def(
+        "cntk_gram",
+        [cntk_images, cntk_params](const CNTKSpec& spec, py::array X1, py::array norms1, py::array X2, py::array norms2,
+                                   py::object out_nngp, py::object out_ntk, bool symmetric, int64_t tile, int n_threads) {
+            auto run = [&](auto tag) {
+                using T = decltype(tag);
+                CNTKGramArgs<T> g;
+                g.p = cntk_params(spec, tag);
+                g.x1 = cntk_images(spec, X1, norms1, "X1", "norms1", false, tag);
+                g.x2 = cntk_images(spec, X2, norms2, "X2", "norms2", false, tag);
+                if (symmetric && g.x1.n != g.x2.n) throw py::value_error("symmetric Gram needs X2 = X1");
+                if (tile < 1) throw py::value_error("tile must be >= 1");
+                g.symmetric = symmetric;
+                g.nngp = g.ntk = nullptr;
+                g.ld_nngp = g.ld_ntk = 0;
+                py::array keep[2];
+                for (int which = 0; which < 2; ++which) {
+                    py::object o = which == 0 ? out_nngp : out_ntk;
+                    if (o.is_none()) continue;
+                    keep[which] = o.cast<py::array>();
+                    auto v = view2d<T>(keep[which], which == 0 ? "out_nngp" : "out_ntk", true);
+                    if (v.rows != g.x1.n || v.cols != g.x2.n) throw py::value_error("output block has the wrong shape");
+                    (which == 0 ? g.nngp : g.ntk) = v.data;
+                    (which == 0 ? g.ld_nngp : g.ld_ntk) = v.ld;
+                }
+                bool done;
+                {
+                    py::gil_scoped_release release;
+                    done = cntk_gram(g, tile, n_threads, python_interrupted);
+                }
+                if (!done) throw py::error_already_set();
+            };
+            dispatch(X1, [&] { run(double()); }, [&] { run(float()); });
+        },
+        py::arg("spec"), py::arg("X1"), py::arg("norms1"), py::arg("X2"), py::arg("norms2"), py::arg("out_nngp"),
+        py::arg("out_ntk"), py::arg("symmetric"), py::arg("tile"), py::arg("n_threads") = 0,
+        "Fill out_nngp / out_ntk (N1×N2 blocks, any row stride; None to skip) with the CNTK Gram.");
 }
