@@ -162,12 +162,14 @@ class MLP:
             else:
                 out = z
         N, R = X.shape[0], readout.shape[0]
-        B = np.broadcast_to(readout.astype(dtype), (N,) + readout.shape)  # B_{L+1}: (N, R, O)
+        # Cotangents as (N·R, d_h) matrices, row (i, r) = B_h(x_i)[r]; B_{L+1} = readout for every x.
+        B = np.ascontiguousarray(np.broadcast_to(readout.astype(dtype), (N, R, readout.shape[1]))).reshape(N * R, -1)
         cots = [None] * n_layers
-        cots[-1] = np.ascontiguousarray(B).reshape(N * R, -1)
+        cots[-1] = B
         for h in range(n_layers - 2, -1, -1):  # B_h = (B_{h+1} α_{h+1} W^{h+1}) ∘ γ_h σ'(z^h)
-            B = (B @ (alpha[h + 1] * self.weights[h + 1]).astype(dtype)) * dsig[h][:, None, :]
-            cots[h] = np.ascontiguousarray(B).reshape(N * R, -1)
+            B = B @ (alpha[h + 1] * self.weights[h + 1]).astype(dtype)
+            B.reshape(N, R, -1)[...] *= dsig[h][:, None, :]
+            cots[h] = B
         return out, feats, cots
 
     def __call__(self, X):
@@ -325,8 +327,9 @@ def init_mlp(widths, activation="relu", *, parameterization="ntk", W_std=None, b
 
 
 # -- eNTK and pNTK ------------------------------------------------------------------------------------------
-def _default_tile(rows_per_point):
-    return max(4, 120 // rows_per_point)
+def _default_tile(mode, rows_per_point):
+    # About 240 GEMM rows per tile side in 'full' mode (O rows per point), 128 points otherwise.
+    return max(4, 240 // rows_per_point) if mode == "full" else 128
 
 
 def _contract(mlp, X1, X2, readout, mode, n_threads, tile_size):
@@ -341,7 +344,7 @@ def _contract(mlp, X1, X2, readout, mode, n_threads, tile_size):
     nt = check_n_threads(n_threads)
     R = readout.shape[0]
     K = {"full": R * R, "trace": 1, "diagonal": R}[mode]
-    tile = (_default_tile(R if mode == "full" else 1) if tile_size is None
+    tile = (_default_tile(mode, R) if tile_size is None
             else check_positive_int(tile_size, "tile_size", 1))
     (out,) = allocate_outputs((A.shape[0], B.shape[0] * K), A.dtype, 1)
     _, feats1, cots1 = mlp._passes(A, readout)

@@ -11,6 +11,7 @@
 // A symmetric Gram (x' = x) computes tiles on or above the diagonal and mirrors them.
 #pragma once
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -19,6 +20,12 @@
 #include "tiling.hpp"
 
 namespace fastntk {
+
+#if defined(__GNUC__)
+#define FASTNTK_ENTK_INLINE inline __attribute__((always_inline))
+#else
+#define FASTNTK_ENTK_INLINE inline
+#endif
 
 enum class EntkMode : int { Full = 0, Trace = 1, Diagonal = 2 };
 
@@ -72,35 +79,46 @@ struct PanelGemm {
         }
     }
 
-    static void run(const T* A, int64_t lda, int64_t ni, const T* Bp, int64_t nj, int64_t d, T* C, int64_t ldc) {
+    // Always inlined, so that it is compiled for the instruction set of the tile function's clone.
+    // The k range is cut into blocks of KC so that a panel block stays in L1 while all row blocks
+    // pass over it; the accumulators continue from C between blocks, so the order stays k = 0..d−1.
+    static FASTNTK_ENTK_INLINE void run(const T* A, int64_t lda, int64_t ni, const T* Bp, int64_t nj, int64_t d, T* C,
+                                        int64_t ldc) {
+        constexpr int64_t KC = 256;
         const int64_t np = padded(nj) / CB;
-        for (int64_t p = 0; p < np; ++p) {
-            const T* panel = Bp + p * d * CB;
-            T* Cp = C + p * CB;
-            int64_t i = 0;
-            for (; i + RB <= ni; i += RB) {
-                T acc[RB][CB] = {};
-                const T* a = A + i * lda;
-                for (int64_t k = 0; k < d; ++k) {
-                    const T* b = panel + k * CB;
-                    for (int r = 0; r < RB; ++r) {
-                        const T x = a[r * lda + k];
+        for (int64_t k0 = 0; k0 < d; k0 += KC) {
+            const int64_t k1 = std::min(d, k0 + KC);
+            for (int64_t p = 0; p < np; ++p) {
+                const T* panel = Bp + p * d * CB;
+                T* Cp = C + p * CB;
+                int64_t i = 0;
+                for (; i + RB <= ni; i += RB) {
+                    T acc[RB][CB];
+                    for (int r = 0; r < RB; ++r)
+                        for (int c = 0; c < CB; ++c) acc[r][c] = k0 == 0 ? T(0) : Cp[(i + r) * ldc + c];
+                    const T* a = A + i * lda;
+                    for (int64_t k = k0; k < k1; ++k) {
+                        const T* b = panel + k * CB;
+                        for (int r = 0; r < RB; ++r) {
+                            const T x = a[r * lda + k];
 #pragma omp simd
-                        for (int c = 0; c < CB; ++c) acc[r][c] += x * b[c];
+                            for (int c = 0; c < CB; ++c) acc[r][c] = std::fma(x, b[c], acc[r][c]);
+                        }
                     }
+                    for (int r = 0; r < RB; ++r) std::memcpy(Cp + (i + r) * ldc, acc[r], sizeof(T) * CB);
                 }
-                for (int r = 0; r < RB; ++r) std::memcpy(Cp + (i + r) * ldc, acc[r], sizeof(T) * CB);
-            }
-            for (; i < ni; ++i) {
-                T acc[CB] = {};
-                const T* a = A + i * lda;
-                for (int64_t k = 0; k < d; ++k) {
-                    const T x = a[k];
-                    const T* b = panel + k * CB;
+                for (; i < ni; ++i) {
+                    T acc[CB];
+                    for (int c = 0; c < CB; ++c) acc[c] = k0 == 0 ? T(0) : Cp[i * ldc + c];
+                    const T* a = A + i * lda;
+                    for (int64_t k = k0; k < k1; ++k) {
+                        const T x = a[k];
+                        const T* b = panel + k * CB;
 #pragma omp simd
-                    for (int c = 0; c < CB; ++c) acc[c] += x * b[c];
+                        for (int c = 0; c < CB; ++c) acc[c] = std::fma(x, b[c], acc[c]);
+                    }
+                    std::memcpy(Cp + i * ldc, acc, sizeof(T) * CB);
                 }
-                std::memcpy(Cp + i * ldc, acc, sizeof(T) * CB);
             }
         }
     }
@@ -124,7 +142,7 @@ struct EntkWork {
 
 // One tile: acc[i][j][·] = Σ_h c_h(i, j)·(B_h(x_i) B_h(x'_j)ᵀ)[·], then the stores.
 template <class T>
-inline void entk_tile_impl(const EntkArgs<T>& g, const Tile& t, EntkWork<T>& w) {
+FASTNTK_ENTK_INLINE void entk_tile_impl(const EntkArgs<T>& g, const Tile& t, EntkWork<T>& w) {
     using G = PanelGemm<T>;
     const int64_t ni = t.i1 - t.i0, nj = t.j1 - t.j0, O = g.O, K = g.values_per_pair();
     const int64_t ldc = G::padded(nj);
@@ -195,32 +213,56 @@ inline void entk_tile_impl(const EntkArgs<T>& g, const Tile& t, EntkWork<T>& w) 
     }
 }
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
-    !defined(FASTNTK_NATIVE)
-#define FASTNTK_ENTK_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
-#else
-#define FASTNTK_ENTK_CLONES
+// Runtime ISA dispatch on CPU features (not on the CPU model, which GCC's "arch=" clones check and
+// which virtual machines often report as unknown). The GEMM uses std::fma, so every variant, the
+// portable one included (a libm call there), rounds identically: the ISA never changes a result.
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(FASTNTK_NATIVE)
+#define FASTNTK_ENTK_DISPATCH 1
+#define FASTNTK_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
+#define FASTNTK_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #endif
 
-FASTNTK_ENTK_CLONES static void entk_tile_f64(const EntkArgs<double>& g, const Tile& t, EntkWork<double>& w) {
+template <class T>
+using EntkTileFn = void (*)(const EntkArgs<T>&, const Tile&, EntkWork<T>&);
+
+template <class T>
+void entk_tile_portable(const EntkArgs<T>& g, const Tile& t, EntkWork<T>& w) {
     entk_tile_impl(g, t, w);
 }
-FASTNTK_ENTK_CLONES static void entk_tile_f32(const EntkArgs<float>& g, const Tile& t, EntkWork<float>& w) {
+
+#ifdef FASTNTK_ENTK_DISPATCH
+template <class T>
+FASTNTK_TARGET_AVX512 void entk_tile_avx512(const EntkArgs<T>& g, const Tile& t, EntkWork<T>& w) {
     entk_tile_impl(g, t, w);
 }
-inline void entk_tile(const EntkArgs<double>& g, const Tile& t, EntkWork<double>& w) { entk_tile_f64(g, t, w); }
-inline void entk_tile(const EntkArgs<float>& g, const Tile& t, EntkWork<float>& w) { entk_tile_f32(g, t, w); }
+template <class T>
+FASTNTK_TARGET_AVX2 void entk_tile_avx2(const EntkArgs<T>& g, const Tile& t, EntkWork<T>& w) {
+    entk_tile_impl(g, t, w);
+}
+#endif
+
+template <class T>
+EntkTileFn<T> entk_tile_fn() {
+#ifdef FASTNTK_ENTK_DISPATCH
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+        return entk_tile_avx512<T>;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return entk_tile_avx2<T>;
+#endif
+    return entk_tile_portable<T>;
+}
 
 // The whole (N1 × N2 × K) eNTK, or its upper triangle plus mirror when symmetric. False if interrupted.
 template <class T>
 bool entk_gram(const EntkArgs<T>& g, int64_t tile, int n_threads, const std::function<bool()>& interrupted) {
     const std::vector<Tile> tiles = make_tiles(g.n1, g.n2, tile, g.symmetric);
     const int nt = resolve_threads(n_threads);
+    const EntkTileFn<T> tile_fn = entk_tile_fn<T>();
     std::vector<EntkWork<T>> work;
     work.reserve(size_t(nt));
     for (int k = 0; k < nt; ++k) work.emplace_back(g, tile);
     return parallel_for(int64_t(tiles.size()), nt,
-                        [&](int64_t k, int tid) { entk_tile(g, tiles[size_t(k)], work[size_t(tid)]); },
+                        [&](int64_t k, int tid) { tile_fn(g, tiles[size_t(k)], work[size_t(tid)]); },
                         interrupted);
 }
 
