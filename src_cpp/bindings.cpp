@@ -157,13 +157,10 @@ void fc_gram_t(const FCSpec& spec, py::array X1, py::array stats1, py::array X2,
 
 // eNTK contraction (MATH §5): per-layer inputs g^{h-1} (n, d_in) and cotangents B_h (n·O, d_out).
 template <class T>
-void entk_gram_t(py::list feats1, py::list cots1, py::list feats2, py::list cots2, py::list alpha2_list,
-                 py::list beta2_list, int O, int mode, py::array out, bool symmetric, int64_t tile,
+void entk_gram_t(py::list feats1, py::list cots1, py::list feats2, py::list cots2, std::vector<double> alpha2,
+                 std::vector<double> beta2, int O, int mode, py::array out, bool symmetric, int64_t tile,
                  int n_threads) {
     EntkArgs<T> g;
-    std::vector<double> alpha2, beta2;
-    for (auto v : alpha2_list) alpha2.push_back(v.cast<double>());
-    for (auto v : beta2_list) beta2.push_back(v.cast<double>());
     g.n_layers = int(alpha2.size());
     if (g.n_layers < 1 || beta2.size() != alpha2.size() || py::len(feats1) != alpha2.size() ||
         py::len(cots1) != alpha2.size() || py::len(feats2) != alpha2.size() || py::len(cots2) != alpha2.size())
@@ -305,7 +302,8 @@ PYBIND11_MODULE(_core, m) {
 
     m.def(
         "entk_gram",
-        [](py::list feats1, py::list cots1, py::list feats2, py::list cots2, py::list alpha2, py::list beta2, int O, int mode, py::array out, bool symmetric, int64_t tile, int n_threads) {
+        [](py::list feats1, py::list cots1, py::list feats2, py::list cots2, std::vector<double> alpha2,
+           std::vector<double> beta2, int O, int mode, py::array out, bool symmetric, int64_t tile, int n_threads) {
             dispatch(out, [&] { entk_gram_t<double>(feats1, cots1, feats2, cots2, alpha2, beta2, O, mode, out, symmetric, tile, n_threads); },
                      [&] { entk_gram_t<float>(feats1, cots1, feats2, cots2, alpha2, beta2, O, mode, out, symmetric, tile, n_threads); });
         },

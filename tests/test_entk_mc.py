@@ -8,7 +8,7 @@ from fastntk import empirical as E
 
 CONVENTIONS = [
     (None, 0.0, "relu"),  # seeds: weights N(0,1), g = √(c_σ/d)·σ(f), Σ⁰ = xᵀx'
-    (None, 0.5, "gelu"),  # seeds with a bias
+    (None, 0.5, "tanh"),  # seeds with a bias (Gauss–Hermite dual)
     (1.5, 0.3, "erf"),    # neural-tangents 'ntk' parameterisation
 ]
 O = 3

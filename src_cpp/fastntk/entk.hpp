@@ -21,12 +21,6 @@
 
 namespace fastntk {
 
-#if defined(__GNUC__)
-#define FASTNTK_ENTK_INLINE inline __attribute__((always_inline))
-#else
-#define FASTNTK_ENTK_INLINE inline
-#endif
-
 enum class EntkMode : int { Full = 0, Trace = 1, Diagonal = 2 };
 
 // One layer h of one side: inputs g^{h−1} (n rows of d_in, row stride ld_feat) and cotangents B_h
@@ -79,10 +73,9 @@ struct PanelGemm {
         }
     }
 
-    // Always inlined, so that it is compiled for the instruction set of the tile function's clone.
     // The k range is cut into blocks of KC so that a panel block stays in L1 while all row blocks
     // pass over it; the accumulators continue from C between blocks, so the order stays k = 0..d−1.
-    static FASTNTK_ENTK_INLINE void run(const T* A, int64_t lda, int64_t ni, const T* Bp, int64_t nj, int64_t d, T* C,
+    static void run(const T* A, int64_t lda, int64_t ni, const T* Bp, int64_t nj, int64_t d, T* C,
                                         int64_t ldc) {
         constexpr int64_t KC = 256;
         const int64_t np = padded(nj) / CB;
@@ -142,7 +135,7 @@ struct EntkWork {
 
 // One tile: acc[i][j][·] = Σ_h c_h(i, j)·(B_h(x_i) B_h(x'_j)ᵀ)[·], then the stores.
 template <class T>
-FASTNTK_ENTK_INLINE void entk_tile_impl(const EntkArgs<T>& g, const Tile& t, EntkWork<T>& w) {
+inline void entk_tile_impl(const EntkArgs<T>& g, const Tile& t, EntkWork<T>& w) {
     using G = PanelGemm<T>;
     const int64_t ni = t.i1 - t.i0, nj = t.j1 - t.j0, O = g.O, K = g.values_per_pair();
     const int64_t ldc = G::padded(nj);
@@ -213,56 +206,35 @@ FASTNTK_ENTK_INLINE void entk_tile_impl(const EntkArgs<T>& g, const Tile& t, Ent
     }
 }
 
-// Runtime ISA dispatch on CPU features (not on the CPU model, which GCC's "arch=" clones check and
-// which virtual machines often report as unknown). The GEMM uses std::fma, so every variant, the
-// portable one included (a libm call there), rounds identically: the ISA never changes a result.
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(FASTNTK_NATIVE)
-#define FASTNTK_ENTK_DISPATCH 1
-#define FASTNTK_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
-#define FASTNTK_TARGET_AVX2 __attribute__((target("avx2,fma")))
+// Runtime ISA dispatch (as in fc.hpp): clones chosen by CPU features, `flatten` compiles the whole
+// call tree for each. The GEMM uses std::fma, which rounds identically in every clone (a libm call
+// in the portable one), so the instruction set never changes a result.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(FASTNTK_NATIVE)
+#define FASTNTK_ENTK_CLONES __attribute__((flatten, target_clones("avx512f", "fma", "default")))
+#else
+#define FASTNTK_ENTK_CLONES
 #endif
 
-template <class T>
-using EntkTileFn = void (*)(const EntkArgs<T>&, const Tile&, EntkWork<T>&);
-
-template <class T>
-void entk_tile_portable(const EntkArgs<T>& g, const Tile& t, EntkWork<T>& w) {
+FASTNTK_ENTK_CLONES static void entk_tile_f64(const EntkArgs<double>& g, const Tile& t, EntkWork<double>& w) {
     entk_tile_impl(g, t, w);
 }
-
-#ifdef FASTNTK_ENTK_DISPATCH
-template <class T>
-FASTNTK_TARGET_AVX512 void entk_tile_avx512(const EntkArgs<T>& g, const Tile& t, EntkWork<T>& w) {
+FASTNTK_ENTK_CLONES static void entk_tile_f32(const EntkArgs<float>& g, const Tile& t, EntkWork<float>& w) {
     entk_tile_impl(g, t, w);
 }
-template <class T>
-FASTNTK_TARGET_AVX2 void entk_tile_avx2(const EntkArgs<T>& g, const Tile& t, EntkWork<T>& w) {
-    entk_tile_impl(g, t, w);
-}
-#endif
-
-template <class T>
-EntkTileFn<T> entk_tile_fn() {
-#ifdef FASTNTK_ENTK_DISPATCH
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-        return entk_tile_avx512<T>;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return entk_tile_avx2<T>;
-#endif
-    return entk_tile_portable<T>;
-}
+inline void entk_tile(const EntkArgs<double>& g, const Tile& t, EntkWork<double>& w) { entk_tile_f64(g, t, w); }
+inline void entk_tile(const EntkArgs<float>& g, const Tile& t, EntkWork<float>& w) { entk_tile_f32(g, t, w); }
 
 // The whole (N1 × N2 × K) eNTK, or its upper triangle plus mirror when symmetric. False if interrupted.
 template <class T>
 bool entk_gram(const EntkArgs<T>& g, int64_t tile, int n_threads, const std::function<bool()>& interrupted) {
     const std::vector<Tile> tiles = make_tiles(g.n1, g.n2, tile, g.symmetric);
     const int nt = resolve_threads(n_threads);
-    const EntkTileFn<T> tile_fn = entk_tile_fn<T>();
     std::vector<EntkWork<T>> work;
     work.reserve(size_t(nt));
     for (int k = 0; k < nt; ++k) work.emplace_back(g, tile);
     return parallel_for(int64_t(tiles.size()), nt,
-                        [&](int64_t k, int tid) { tile_fn(g, tiles[size_t(k)], work[size_t(tid)]); },
+                        [&](int64_t k, int tid) { entk_tile(g, tiles[size_t(k)], work[size_t(tid)]); },
                         interrupted);
 }
 
