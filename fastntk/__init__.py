@@ -2,8 +2,11 @@
 from . import _core
 from . import activations
 from .fc import FullyConnected
+from . import empirical
+from .empirical import MLP, entk, init_mlp, monte_carlo_ntk, pntk
 
 __version__ = "0.1.0"
 openmp = _core.openmp
 
-__all__ = ["FullyConnected", "activations", "openmp", "__version__"]
+__all__ = ["FullyConnected", "activations", "openmp", "__version__", "empirical", "MLP", "entk", "pntk", "init_mlp",
+           "monte_carlo_ntk"]

@@ -379,12 +379,14 @@ def pntk(mlp, X1, X2=None, *, n_threads=None, tile_size=None):
 
 
 # -- torch.func reference ------------------------------------------------------------------------------------
-def torch_entk(model, X1, X2=None, mode="full", *, method="jacobian", dtype=None):
+def torch_entk(model, X1, X2=None, mode="full", *, method="jacobian", dtype=None, chunk_size=None):
     """eNTK of any PyTorch module by torch.func, as a numpy array shaped like :func:`entk`'s output.
 
     method='jacobian': per-sample Jacobians (vmap of jacrev), contracted with einsum: memory
     N·O·P. method='ntk_vp': NTK-vector products, a vjp at x followed by a jvp at x' for each output
     basis vector: no Jacobian is stored. ``model`` may also be a fastntk MLP (converted by to_torch).
+    ``chunk_size`` is handed to ``torch.func.vmap`` over the points (bounds the vectorised batch;
+    with 'ntk_vp' the outer loop over X1 then runs one point at a time).
     """
     torch = _require_torch()
     from torch.func import functional_call, jacrev, jvp, vjp, vmap
@@ -410,7 +412,7 @@ def torch_entk(model, X1, X2=None, mode="full", *, method="jacobian", dtype=None
     with torch.no_grad():
         O = f(params, x1[0]).numel()
     if method == "jacobian":
-        jac = vmap(jacrev(f), (None, 0))
+        jac = vmap(jacrev(f), (None, 0), chunk_size=chunk_size)
         J1 = jac(params, x1)
         J2 = J1 if X2 is None else jac(params, x2)
         eq = {"full": "iap,jbp->ijab", "trace": "iap,jap->ij", "diagonal": "iap,jap->ija"}[mode]
@@ -430,7 +432,8 @@ def torch_entk(model, X1, X2=None, mode="full", *, method="jacobian", dtype=None
 
             return vmap(row)(basis)
 
-        full = vmap(vmap(block, (None, 0)), (0, None))(x1, x2)
+        outer = None if chunk_size is None else 1
+        full = vmap(vmap(block, (None, 0), chunk_size=chunk_size), (0, None), chunk_size=outer)(x1, x2)
         result = {"full": full, "trace": torch.diagonal(full, dim1=2, dim2=3).sum(-1),
                   "diagonal": torch.diagonal(full, dim1=2, dim2=3)}[mode]
     return result.detach().cpu().numpy()
