@@ -78,3 +78,16 @@ def test_monte_carlo_of_a_torch_module_equals_fastntk_path():
     # a module is re-initialised by reset_parameters(): samples differ, so the stderr is positive
     res = E.monte_carlo_ntk(_sequential(0, nn.ReLU()), X, n_samples=3, kernel="pntk", seed=1)
     assert res.mean.shape == (4, 4) and np.all(res.stderr[~np.eye(4, dtype=bool)] > 0)
+
+
+def test_torch_entk_chunked_and_mlp_input():
+    mlp = E.init_mlp([3, 8, 2], "tanh", W_std=1.1, b_std=0.2, seed=0)
+    X1, X2 = np.random.default_rng(5).standard_normal((5, 3)), np.random.default_rng(6).standard_normal((3, 3))
+    ours = E.entk(mlp, X1, X2, "diagonal")
+    for method in ("jacobian", "ntk_vp"):
+        ref = E.torch_entk(mlp, X1, X2, "diagonal", method=method, chunk_size=2)  # an MLP goes through to_torch
+        np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-12 * np.abs(ref).max())
+    f32 = E.torch_entk(mlp, X1.astype(np.float32), mode="trace")
+    assert f32.dtype == np.float32
+    with pytest.raises(ValueError, match="method"):
+        E.torch_entk(mlp, X1, method="vjp")
