@@ -31,7 +31,7 @@ import numpy as np
 
 from . import _core
 from . import activations as _activations
-from ._validation import allocate_outputs, as_points, check_n_threads, check_positive_int
+from ._validation import allocate_outputs, as_points, available_memory, check_n_threads, check_positive_int
 
 _MODES = {"full": 0, "trace": 1, "diagonal": 2}
 _PARAMETERIZATIONS = ("ntk", "standard")
@@ -346,6 +346,12 @@ def _contract(mlp, X1, X2, readout, mode, n_threads, tile_size):
     K = {"full": R * R, "trace": 1, "diagonal": R}[mode]
     tile = (_default_tile(mode, R) if tile_size is None
             else check_positive_int(tile_size, "tile_size", 1))
+    n_points = A.shape[0] + (0 if symmetric else B.shape[0])
+    work = n_points * (R * sum(mlp.widths[1:]) + sum(mlp.widths[:-1])) * A.dtype.itemsize
+    avail = available_memory()
+    if avail is not None and work > avail:
+        raise MemoryError(f"the per-layer features and cotangents need {work / 2**30:.1f} GiB but only "
+                          f"{avail / 2**30:.1f} GiB is available; use fewer points per call or pntk()")
     (out,) = allocate_outputs((A.shape[0], B.shape[0] * K), A.dtype, 1)
     _, feats1, cots1 = mlp._passes(A, readout)
     feats2, cots2 = (feats1, cots1) if symmetric else mlp._passes(B, readout)[1:]

@@ -232,3 +232,16 @@ def test_init_is_seeded_and_reinitialize_keeps_architecture():
     assert not np.array_equal(c.weights[0], a.weights[0])
     s = E.init_mlp([100, 400, 2], "relu", parameterization="standard", seed=0)
     assert abs(s.weights[0].var() * 100 - 2.0) < 0.05  # He: W_std² = c_σ = 2 over fan_in
+
+
+def test_memory_guard_names_the_problem(monkeypatch):
+    import fastntk._validation as V
+
+    mlp = E.init_mlp([3, 4, 2], seed=0)
+    monkeypatch.setattr(E, "available_memory", lambda: 100)
+    with pytest.raises(MemoryError, match="cotangents"):
+        E.entk(mlp, np.ones((50, 3)))
+    monkeypatch.setattr(E, "available_memory", lambda: 10**9)
+    monkeypatch.setattr(V, "available_memory", lambda: 1000)
+    with pytest.raises(MemoryError, match="GiB"):
+        E.entk(mlp, np.ones((50, 3)))
