@@ -132,8 +132,9 @@ class MLP:
         return alpha, beta, gamma
 
     def __repr__(self):
-        return (f"MLP(widths={self.widths}, activation={self.activation!r}, parameterization={self.parameterization!r}, "
-                f"W_std={self.W_std}, b_std={self.b_std}, bias={self.biases is not None})")
+        return (f"MLP(widths={self.widths}, activation={self.activation!r}, "
+                f"parameterization={self.parameterization!r}, W_std={self.W_std}, b_std={self.b_std}, "
+                f"bias={self.biases is not None})")
 
     def reinitialize(self, seed=None):
         """A new MLP of the same architecture and parameterisation with freshly drawn parameters."""
