@@ -160,7 +160,7 @@ def main():
     if torch_ok:
         methods += ["torch_jacobian", "torch_ntk_vp"]
     lines += [f"## All methods, N = {n_cmp}, full eNTK ({n_cmp}, {n_cmp}, {O}, {O}) unless stated", "",
-              "| width | P | method | time | peak memory | speed-up of fastntk full | max rel. diff to fastntk |",
+              "| width | P | method | time | peak memory | time ÷ fastntk full | max rel. diff to fastntk |",
               "|---:|---:|---|---:|---:|---:|---:|"]
     summary = {}
     for w in widths:
