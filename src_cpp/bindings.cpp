@@ -10,6 +10,7 @@
 
 #include "fastntk/fc.hpp"
 #include "fastntk/cntk.hpp"
+#include "fastntk/entk.hpp"
 
 namespace py = pybind11;
 using namespace fastntk;
@@ -151,6 +152,65 @@ void fc_gram_t(const FCSpec& spec, py::array X1, py::array stats1, py::array X2,
     {
         py::gil_scoped_release release;
         done = fc_gram(g, tile, n_threads, python_interrupted);
+    }
+    if (!done) throw py::error_already_set();
+}
+
+// eNTK contraction (MATH §5): per-layer inputs g^{h-1} (n, d_in) and cotangents B_h (n·O, d_out).
+template <class T>
+void entk_gram_t(py::list feats1, py::list cots1, py::list feats2, py::list cots2, std::vector<double> alpha2,
+                 std::vector<double> beta2, int O, int mode, py::array out, bool symmetric, int64_t tile,
+                 int n_threads) {
+    EntkArgs<T> g;
+    g.n_layers = int(alpha2.size());
+    if (g.n_layers < 1 || beta2.size() != alpha2.size() || py::len(feats1) != alpha2.size() ||
+        py::len(cots1) != alpha2.size() || py::len(feats2) != alpha2.size() || py::len(cots2) != alpha2.size())
+        throw py::value_error("entk_gram: one feature and one cotangent array per layer on each side");
+    if (O < 1) throw py::value_error("entk_gram: O must be >= 1");
+    if (mode < 0 || mode > 2) throw py::value_error("entk_gram: mode must be 0 (full), 1 (trace) or 2 (diagonal)");
+    if (tile < 1) throw py::value_error("entk_gram: tile must be >= 1");
+    g.O = O;
+    g.mode = static_cast<EntkMode>(mode);
+    g.symmetric = symmetric;
+    std::vector<py::array> keep;
+    for (int side = 0; side < 2; ++side) {
+        py::list feats = side == 0 ? feats1 : feats2, cots = side == 0 ? cots1 : cots2;
+        int64_t n = -1;
+        for (int h = 0; h < g.n_layers; ++h) {
+            py::array fa = feats[size_t(h)].cast<py::array>(), ca = cots[size_t(h)].cast<py::array>();
+            keep.push_back(fa);
+            keep.push_back(ca);
+            auto f = view2d<T>(fa, "features", false);
+            auto c = view2d<T>(ca, "cotangents", false);
+            if (n < 0) n = f.rows;
+            if (f.rows != n || c.rows != n * O || (c.rows > 1 && c.ld != c.cols))
+                throw py::value_error("entk_gram: layer arrays must be (n, d_in) and contiguous (n*O, d_out)");
+            if (side == 0) {
+                g.d_in.push_back(f.cols);
+                g.d_out.push_back(c.cols);
+                g.x1.push_back({f.data, f.ld, c.data});
+            } else {
+                if (f.cols != g.d_in[size_t(h)] || c.cols != g.d_out[size_t(h)])
+                    throw py::value_error("entk_gram: layer widths differ between X1 and X2");
+                g.x2.push_back({f.data, f.ld, c.data});
+            }
+        }
+        (side == 0 ? g.n1 : g.n2) = n;
+    }
+    if (symmetric && g.n1 != g.n2) throw py::value_error("entk_gram: symmetric Gram needs X2 = X1");
+    for (size_t h = 0; h < alpha2.size(); ++h) {
+        g.alpha2.push_back(T(alpha2[h]));
+        g.beta2.push_back(T(beta2[h]));
+    }
+    auto o = view2d<T>(out, "out", true);
+    if (o.rows != g.n1 || o.cols != g.n2 * g.values_per_pair())
+        throw py::value_error("entk_gram: out must have shape (n1, n2 * values_per_pair)");
+    g.out = o.data;
+    g.ld_out = o.ld;
+    bool done;
+    {
+        py::gil_scoped_release release;
+        done = entk_gram(g, tile, n_threads, python_interrupted);
     }
     if (!done) throw py::error_already_set();
 }
@@ -336,4 +396,15 @@ PYBIND11_MODULE(_core, m) {
         py::arg("spec"), py::arg("X1"), py::arg("norms1"), py::arg("X2"), py::arg("norms2"), py::arg("out_nngp"),
         py::arg("out_ntk"), py::arg("symmetric"), py::arg("tile"), py::arg("n_threads") = 0,
         "Fill out_nngp / out_ntk (N1×N2 blocks, any row stride; None to skip) with the CNTK Gram.");
+
+    m.def(
+        "entk_gram",
+        [](py::list feats1, py::list cots1, py::list feats2, py::list cots2, std::vector<double> alpha2,
+           std::vector<double> beta2, int O, int mode, py::array out, bool symmetric, int64_t tile, int n_threads) {
+            dispatch(out, [&] { entk_gram_t<double>(feats1, cots1, feats2, cots2, alpha2, beta2, O, mode, out, symmetric, tile, n_threads); },
+                     [&] { entk_gram_t<float>(feats1, cots1, feats2, cots2, alpha2, beta2, O, mode, out, symmetric, tile, n_threads); });
+        },
+        py::arg("feats1"), py::arg("cots1"), py::arg("feats2"), py::arg("cots2"), py::arg("alpha2"), py::arg("beta2"),
+        py::arg("O"), py::arg("mode"), py::arg("out"), py::arg("symmetric"), py::arg("tile"), py::arg("n_threads") = 0,
+        "Empirical NTK contraction of MATH §5 into out (n1, n2*K), K = O*O (full), 1 (trace) or O (diagonal).");
 }
