@@ -9,6 +9,7 @@ import sys
 
 COMMANDS = {
     "demo": ("fastntk.demo", "a Gram matrix and a small kernel-regression study on bundled data"),
+    "gntk-table": ("fastntk.gntk_cli", "the GNTK paper's TU graph benchmark protocol (accuracy table)"),
 }
 
 

@@ -35,6 +35,7 @@ inline T asin_small(T w) {
     constexpr auto c = asin_coefficients<T>();
     const T z = w * w;
     T p = c[AsinSeries<T>::terms - 1];
+#pragma GCC unroll 32  // fully unrolled, so that loops calling asin/acos vectorise
     for (int k = AsinSeries<T>::terms - 2; k >= 0; --k) p = p * z + c[k];
     return w + w * (z * p);
 }

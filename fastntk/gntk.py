@@ -1,0 +1,255 @@
+"""Graph Neural Tangent Kernel (Du et al. 2019), MATH §7.
+
+Parameters map to the official GNTK code as follows:
+
+============================  ===========================================
+fastntk                        official ``GNTK(num_layers, num_mlp_layers, jk, scale)``
+============================  ===========================================
+``num_blocks = B``             ``num_layers = B + 1`` (it counts the input layer)
+``num_mlp_layers = R``         ``num_mlp_layers = R``
+``neighbor_pooling="sum"``     ``scale="uniform"``  (P = Â)
+``neighbor_pooling="mean"``    ``scale="degree"``   (P = D̂⁻¹Â, i.e. divide by |N(u)| + 1)
+``jumping_knowledge``          ``jk``
+``graph_pooling="sum"``        the official readout (which also multiplies by 2, a constant
+                               that ``Gram / Gram.min()`` removes; fastntk does not)
+============================  ===========================================
+
+The packing step may merge nodes whose rows of the node-pair matrices are provably equal at every
+layer (``compress=True``): nodes with equal features that stay equal under colour refinement with
+Â, i.e. the classes of an equitable partition. Merged nodes keep their multiplicity in the readout
+and the aggregation operators are summed over each merged class, which leaves every kernel value
+unchanged (up to float rounding) and shrinks the work on graphs with many structurally identical
+nodes (social networks: ≈5× on COLLAB, ≈16× on IMDB-BINARY).
+"""
+import numpy as np
+import scipy.sparse as sp
+
+from . import _core
+from ._validation import allocate_outputs, check_n_threads, check_positive_int
+from .graphs import Graph
+
+__all__ = ["GraphNTK", "PreparedGraphs"]
+
+DEFAULT_TILE_NODES = 512
+
+
+def _classes(hat, X):
+    """Class index per node of the coarsest equitable partition (w.r.t. Â) refining equal features."""
+    n = hat.shape[0]
+    dense = X.toarray() if sp.issparse(X) else X
+    col = np.unique(dense, axis=0, return_inverse=True)[1].ravel()
+    k = int(col.max()) + 1
+    while k < n:
+        sig = hat @ np.eye(k)[col]  # summed Â weights towards each class: integers, exact
+        new = np.unique(np.column_stack([col, sig]), axis=0, return_inverse=True)[1].ravel()
+        k_new = int(new.max()) + 1
+        col = new
+        if k_new == k:
+            break
+        k = k_new
+    return col, k
+
+
+class PreparedGraphs:
+    """Graphs packed into the flat arrays of the C++ core, with their per-graph pass done.
+
+    Batching and distributed back ends prepare each side once and fill Gram blocks from
+    ``rows(a, b)`` slices (no data is copied).
+    """
+
+    def __init__(self, arrays, start, stop, n_features, config):
+        self.arrays, self.start, self.stop = arrays, start, stop
+        self.n_features, self.config = n_features, config
+
+    def __len__(self):
+        return self.stop - self.start
+
+    def rows(self, start, stop):
+        """The prepared graphs start:stop of this block."""
+        start, stop, _ = slice(start, stop).indices(len(self))
+        return PreparedGraphs(self.arrays, self.start + start, self.start + max(start, stop), self.n_features,
+                              self.config)
+
+    @property
+    def n_nodes(self):
+        """Node count of each graph of the block (before any merging of equivalent nodes)."""
+        return self.arrays[5][self.start:self.stop].astype(np.int64)
+
+
+class GraphNTK:
+    """The GNTK of a GIN-style graph network (MATH §7), NTK and NNGP, as Gram matrices.
+
+    ``num_blocks``: B >= 1 aggregation blocks (official ``num_layers = B + 1``).
+    ``num_mlp_layers``: R >= 1 ReLU layers after each aggregation.
+    ``neighbor_pooling``: "sum" (P = Â) or "mean" (P = D̂⁻¹Â).
+    ``graph_pooling``: "sum" or "mean" (divides by n_G·n_H).
+    ``jumping_knowledge``: read out the sum of all layers including the raw input (official JK),
+    else the last layer only.
+    ``compress``: merge structurally equivalent nodes before computing (exact; see module doc).
+    """
+
+    def __init__(self, num_blocks=1, num_mlp_layers=2, neighbor_pooling="sum", graph_pooling="sum",
+                 jumping_knowledge=True, compress=True):
+        self.num_blocks = check_positive_int(num_blocks, "num_blocks", 1)
+        self.num_mlp_layers = check_positive_int(num_mlp_layers, "num_mlp_layers", 1)
+        if neighbor_pooling not in ("sum", "mean"):
+            raise ValueError(f"neighbor_pooling must be 'sum' or 'mean', got {neighbor_pooling!r}")
+        if graph_pooling not in ("sum", "mean"):
+            raise ValueError(f"graph_pooling must be 'sum' or 'mean', got {graph_pooling!r}")
+        self.neighbor_pooling = neighbor_pooling
+        self.graph_pooling = graph_pooling
+        self.jumping_knowledge = bool(jumping_knowledge)
+        self.compress = bool(compress)
+
+    def __repr__(self):
+        return (f"GraphNTK(num_blocks={self.num_blocks}, num_mlp_layers={self.num_mlp_layers}, "
+                f"neighbor_pooling={self.neighbor_pooling!r}, graph_pooling={self.graph_pooling!r}, "
+                f"jumping_knowledge={self.jumping_knowledge})")
+
+    @property
+    def official_num_layers(self):
+        """``num_layers`` of the official GNTK code for this kernel (num_blocks + 1)."""
+        return self.num_blocks + 1
+
+    @property
+    def _steps(self):
+        return self.num_blocks * self.num_mlp_layers
+
+    # -- packing ----------------------------------------------------------------------------------
+    def _pack(self, graphs):
+        graphs = list(graphs)
+        if not graphs:
+            raise ValueError("no graphs given")
+        d = None
+        parts = {k: [] for k in ("adj_ptr", "adj_col", "adj_val", "weight", "feat_col", "feat_sum", "Y")}
+        counts, sizes, kcols, ysz, nnz = [], [], [], [], []
+        for i, g in enumerate(graphs):
+            if not isinstance(g, Graph):
+                raise TypeError(f"graph {i} is a {type(g).__name__}, expected fastntk.Graph")
+            X, hat = g.features, g.hat
+            n = X.shape[0]
+            if d is None:
+                d = X.shape[1]
+            elif X.shape[1] != d:
+                raise ValueError(f"graph {i} has {X.shape[1]} node features but graph 0 has {d}")
+            if self.compress:
+                col, k = _classes(hat, X)
+            else:
+                col, k = np.arange(n), n
+            rep = np.full(k, n, dtype=np.int64)
+            np.minimum.at(rep, col, np.arange(n))
+            mult = np.bincount(col, minlength=k).astype(np.float64)
+            P = hat if self.neighbor_pooling == "sum" else sp.diags(1.0 / np.asarray(hat.sum(axis=1)).ravel()) @ hat
+            member = sp.csr_matrix((np.ones(n), (np.arange(n), col)), shape=(n, k))
+            Pc = sp.csr_matrix(P[rep] @ member)
+            Pc.sort_indices()
+            Xc = X[rep]
+            if sp.issparse(X):
+                Y = sp.csr_matrix(Pc @ Xc)
+                Y.eliminate_zeros()
+                Xc = sp.csr_matrix(Xc)
+                Xc.eliminate_zeros()
+                cols = np.union1d(Y.indices, Xc.indices).astype(np.int64)
+                Yd = Y[:, cols].toarray()
+                s = np.asarray(X.sum(axis=0)).ravel()[cols]
+            else:
+                Y = Pc @ Xc
+                cols = np.flatnonzero((Y != 0).any(axis=0) | (Xc != 0).any(axis=0))
+                Yd = Y[:, cols]
+                s = X.sum(axis=0)[cols]
+            counts.append(k)
+            sizes.append(float(n))
+            kcols.append(len(cols))
+            ysz.append(Yd.size)
+            nnz.append(np.diff(Pc.indptr))
+            parts["adj_col"].append(Pc.indices.astype(np.int32))
+            parts["adj_val"].append(Pc.data.astype(np.float64))
+            parts["weight"].append(mult)
+            parts["feat_col"].append(cols.astype(np.int32))
+            parts["feat_sum"].append(np.asarray(s, dtype=np.float64))
+            parts["Y"].append(np.ascontiguousarray(Yd, dtype=np.float64).ravel())
+
+        def offsets(values):
+            return np.concatenate([[0], np.cumsum(values, dtype=np.int64)]).astype(np.int64)
+
+        node_off = offsets(counts)
+        total = int(node_off[-1])
+        steps = self._steps
+        arrays = (
+            node_off,
+            offsets(np.concatenate(nnz)),
+            np.concatenate(parts["adj_col"]),
+            np.concatenate(parts["adj_val"]),
+            np.concatenate(parts["weight"]),
+            np.array(sizes, dtype=np.float64),
+            offsets(kcols),
+            np.concatenate(parts["feat_col"]),
+            np.concatenate(parts["feat_sum"]),
+            offsets(ysz),
+            np.concatenate(parts["Y"]),
+            np.zeros(steps * total),
+            np.zeros(steps * total),
+        )
+        return arrays, d
+
+    def _config(self):
+        return (self.num_blocks, self.num_mlp_layers, self.neighbor_pooling, self.compress)
+
+    # -- building blocks for batching / distributed back ends ---------------------------------------
+    def prepare(self, graphs, *, n_threads=None):
+        """Validate and pack ``graphs`` (a sequence of :class:`fastntk.Graph`) and run the per-graph pass."""
+        arrays, d = self._pack(graphs)
+        _core.gntk_prepare(self.num_blocks, self.num_mlp_layers, arrays, check_n_threads(n_threads))
+        return PreparedGraphs(arrays, 0, len(arrays[0]) - 1, d, self._config())
+
+    def fill(self, P1, P2, out_nngp=None, out_ntk=None, *, symmetric=False, n_threads=None, tile_nodes=None):
+        """Write the Gram block of prepared graphs into out_nngp / out_ntk (float64 2-D arrays or views
+        with contiguous rows, shape (len(P1), len(P2))). ``symmetric`` requires P2 to be P1."""
+        for P in (P1, P2):
+            if not isinstance(P, PreparedGraphs):
+                raise TypeError("fill needs blocks returned by GraphNTK.prepare (or their .rows)")
+            if P.config != self._config():
+                raise ValueError("these graphs were prepared by a GraphNTK with different settings")
+        if P1.n_features != P2.n_features:
+            raise ValueError(f"graphs1 have {P1.n_features} node features but graphs2 have {P2.n_features}")
+        if symmetric and not (P1.arrays is P2.arrays and P1.start == P2.start and P1.stop == P2.stop):
+            raise ValueError("symmetric=True needs the same prepared block on both sides")
+        tile = DEFAULT_TILE_NODES if tile_nodes is None else check_positive_int(tile_nodes, "tile_nodes", 1)
+        _core.gntk_gram(self.num_blocks, self.num_mlp_layers, self.jumping_knowledge, self.graph_pooling == "mean",
+                        P1.arrays, P1.start, P1.stop, P2.arrays, P2.start, P2.stop, out_nngp, out_ntk,
+                        bool(symmetric), tile, check_n_threads(n_threads))
+
+    # -- public API ------------------------------------------------------------------------------------
+    def _compute(self, graphs1, graphs2, want_nngp, want_ntk, n_threads, tile_nodes, out):
+        symmetric = graphs2 is None or graphs2 is graphs1
+        P1 = self.prepare(graphs1, n_threads=n_threads)
+        P2 = P1 if symmetric else self.prepare(graphs2, n_threads=n_threads)
+        if P1.n_features != P2.n_features:
+            raise ValueError(f"graphs1 have {P1.n_features} node features but graphs2 have {P2.n_features}")
+        shape = (len(P1), len(P2))
+        count = int(want_nngp) + int(want_ntk)
+        if out is not None:
+            outs = list(out) if isinstance(out, (tuple, list)) else [out]
+            if len(outs) != count:
+                raise ValueError(f"out must hold {count} array(s)")
+            for o in outs:
+                if not isinstance(o, np.ndarray) or o.shape != shape or o.dtype != np.float64:
+                    raise ValueError(f"out arrays must be float64 numpy arrays of shape {shape}")
+        else:
+            outs = allocate_outputs(shape, np.float64, count)
+        self.fill(P1, P2, outs[0] if want_nngp else None, outs[-1] if want_ntk else None, symmetric=symmetric,
+                  n_threads=n_threads, tile_nodes=tile_nodes)
+        return outs
+
+    def ntk(self, graphs1, graphs2=None, *, n_threads=None, tile_nodes=None, out=None):
+        """GNTK Gram (graphs2=None: the symmetric Gram of graphs1, computed on the upper triangle)."""
+        return self._compute(graphs1, graphs2, False, True, n_threads, tile_nodes, out)[0]
+
+    def nngp(self, graphs1, graphs2=None, *, n_threads=None, tile_nodes=None, out=None):
+        """NNGP analogue of the GNTK (S in place of T in the recursion)."""
+        return self._compute(graphs1, graphs2, True, False, n_threads, tile_nodes, out)[0]
+
+    def kernels(self, graphs1, graphs2=None, *, n_threads=None, tile_nodes=None, out=None):
+        """(NNGP, NTK) Grams computed in one pass."""
+        nngp, ntk = self._compute(graphs1, graphs2, True, True, n_threads, tile_nodes, out)
+        return nngp, ntk
