@@ -25,17 +25,21 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _core
-from ._validation import allocate_outputs, check_n_threads, check_positive_int
+from ._validation import allocate_outputs, available_memory, check_n_threads, check_positive_int
 from .graphs import Graph
 
 __all__ = ["GraphNTK", "PreparedGraphs"]
 
 DEFAULT_TILE_NODES = 512
+MAX_REFINE_ENTRIES = 1 << 25
 
 
 def _classes(hat, X):
-    """Class index per node of the coarsest equitable partition (w.r.t. Â) refining equal features."""
+    """Class index per node of the coarsest equitable partition (w.r.t. Â) refining equal features.
+    (Graphs too large for the dense refinement keep one class per node: still exact, just unmerged.)"""
     n = hat.shape[0]
+    if n * max(X.shape[1], n) > MAX_REFINE_ENTRIES:
+        return np.arange(n), n
     dense = X.toarray() if sp.issparse(X) else X
     col = np.unique(dense, axis=0, return_inverse=True)[1].ravel()
     k = int(col.max()) + 1
@@ -48,6 +52,16 @@ def _classes(hat, X):
             break
         k = k_new
     return col, k
+
+
+def _check_work_memory(max_nodes):
+    """The core keeps dense node-pair matrices: 3·n² doubles per thread for the largest graph n in the
+    per-graph pass, and 3·n·(n + tile) in the Gram. Refuse up front rather than fail inside OpenMP."""
+    need = 8 * 3 * max_nodes * (2 * max_nodes + DEFAULT_TILE_NODES) * _core.max_threads()
+    avail = available_memory()
+    if avail is not None and need > avail:
+        raise MemoryError(f"a graph with {max_nodes} (merged) nodes needs {need / 2**30:.1f} GiB of dense node-pair "
+                          f"work space but only {avail / 2**30:.1f} GiB is available")
 
 
 class PreparedGraphs:
@@ -172,6 +186,7 @@ class GraphNTK:
         def offsets(values):
             return np.concatenate([[0], np.cumsum(values, dtype=np.int64)]).astype(np.int64)
 
+        _check_work_memory(max(counts))
         node_off = offsets(counts)
         total = int(node_off[-1])
         steps = self._steps
