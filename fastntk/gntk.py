@@ -34,6 +34,13 @@ DEFAULT_TILE_NODES = 512
 MAX_REFINE_ENTRIES = 1 << 25
 
 
+def _row_ids(M):
+    """Index of each row of M among its distinct rows (rows compared bit for bit)."""
+    M = np.ascontiguousarray(M, dtype=np.float64) + 0.0  # + 0.0 turns -0.0 into 0.0
+    rows = M.view(np.dtype((np.void, M.dtype.itemsize * M.shape[1]))).ravel()
+    return np.unique(rows, return_inverse=True)[1].ravel()
+
+
 def _classes(hat, X):
     """Class index per node of the coarsest equitable partition (w.r.t. Â) refining equal features.
     (Graphs too large for the dense refinement keep one class per node: still exact, just unmerged.)"""
@@ -41,11 +48,11 @@ def _classes(hat, X):
     if n * max(X.shape[1], n) > MAX_REFINE_ENTRIES:
         return np.arange(n), n
     dense = X.toarray() if sp.issparse(X) else X
-    col = np.unique(dense, axis=0, return_inverse=True)[1].ravel()
+    col = _row_ids(dense)
     k = int(col.max()) + 1
     while k < n:
         sig = hat @ np.eye(k)[col]  # summed Â weights towards each class: integers, exact
-        new = np.unique(np.column_stack([col, sig]), axis=0, return_inverse=True)[1].ravel()
+        new = _row_ids(np.column_stack([col, sig]))
         k_new = int(new.max()) + 1
         col = new
         if k_new == k:
