@@ -138,79 +138,92 @@ class GraphNTK:
 
     # -- packing ----------------------------------------------------------------------------------
     def _pack(self, graphs):
+        """Flat arrays of the core (gntk.hpp: GraphSet) for a list of graphs, built with whole-set
+        sparse operations (one Python step per graph only for the validation and node merging)."""
         graphs = list(graphs)
         if not graphs:
             raise ValueError("no graphs given")
         d = None
-        parts = {k: [] for k in ("adj_ptr", "adj_col", "adj_val", "weight", "feat_col", "feat_sum", "Y")}
-        counts, sizes, kcols, ysz, nnz = [], [], [], [], []
+        hats, feats, sizes, classes = [], [], [], []
         for i, g in enumerate(graphs):
             if not isinstance(g, Graph):
                 raise TypeError(f"graph {i} is a {type(g).__name__}, expected fastntk.Graph")
-            X, hat = g.features, g.hat
-            n = X.shape[0]
+            X = g.features
             if d is None:
                 d = X.shape[1]
             elif X.shape[1] != d:
                 raise ValueError(f"graph {i} has {X.shape[1]} node features but graph 0 has {d}")
-            if self.compress:
-                col, k = _classes(hat, X)
-            else:
-                col, k = np.arange(n), n
-            rep = np.full(k, n, dtype=np.int64)
-            np.minimum.at(rep, col, np.arange(n))
-            mult = np.bincount(col, minlength=k).astype(np.float64)
-            P = hat if self.neighbor_pooling == "sum" else sp.diags(1.0 / np.asarray(hat.sum(axis=1)).ravel()) @ hat
-            member = sp.csr_matrix((np.ones(n), (np.arange(n), col)), shape=(n, k))
-            Pc = sp.csr_matrix(P[rep] @ member)
-            Pc.sort_indices()
-            Xc = X[rep]
-            if sp.issparse(X):
-                Y = sp.csr_matrix(Pc @ Xc)
-                Y.eliminate_zeros()
-                Xc = sp.csr_matrix(Xc)
-                Xc.eliminate_zeros()
-                cols = np.union1d(Y.indices, Xc.indices).astype(np.int64)
-                Yd = Y[:, cols].toarray()
-                s = np.asarray(X.sum(axis=0)).ravel()[cols]
-            else:
-                Y = Pc @ Xc
-                cols = np.flatnonzero((Y != 0).any(axis=0) | (Xc != 0).any(axis=0))
-                Yd = Y[:, cols]
-                s = X.sum(axis=0)[cols]
-            counts.append(k)
-            sizes.append(float(n))
-            kcols.append(len(cols))
-            ysz.append(Yd.size)
-            nnz.append(np.diff(Pc.indptr))
-            parts["adj_col"].append(Pc.indices.astype(np.int32))
-            parts["adj_val"].append(Pc.data.astype(np.float64))
-            parts["weight"].append(mult)
-            parts["feat_col"].append(cols.astype(np.int32))
-            parts["feat_sum"].append(np.asarray(s, dtype=np.float64))
-            parts["Y"].append(np.ascontiguousarray(Yd, dtype=np.float64).ravel())
+            n = X.shape[0]
+            col, k = _classes(g.hat, X) if self.compress else (np.arange(n), n)
+            hats.append(g.hat)
+            feats.append(X)
+            sizes.append(n)
+            classes.append((col, k))
+        sizes = np.array(sizes, dtype=np.int64)
+        node_start = np.concatenate([[0], np.cumsum(sizes)])
+        counts = np.array([k for _, k in classes], dtype=np.int64)
+        class_start = np.concatenate([[0], np.cumsum(counts)])
+        _check_work_memory(int(counts.max()))
+        N, K, G = int(node_start[-1]), int(class_start[-1]), len(graphs)
 
-        def offsets(values):
-            return np.concatenate([[0], np.cumsum(values, dtype=np.int64)]).astype(np.int64)
+        # block-diagonal Â and the aggregation operator P (MATH §7)
+        hat = sp.block_diag(hats, format="csr")
+        if self.neighbor_pooling == "mean":
+            hat = sp.diags(1.0 / np.asarray(hat.sum(axis=1)).ravel()) @ hat
+        graph_of_node = np.repeat(np.arange(G), sizes)
+        graph_of_class = np.repeat(np.arange(G), counts)
+        gcol = np.concatenate([col for col, _ in classes]) + class_start[graph_of_node]
+        rep = np.full(K, N, dtype=np.int64)
+        np.minimum.at(rep, gcol, np.arange(N))
+        weight = np.bincount(gcol, minlength=K).astype(np.float64)
+        member = sp.csr_matrix((np.ones(N), (np.arange(N), gcol)), shape=(N, K))
+        Pc = sp.csr_matrix(hat[rep] @ member)  # summed P weights towards each merged class
+        Pc.sort_indices()
+        adj_col = (Pc.indices - class_start[np.repeat(graph_of_class, np.diff(Pc.indptr))]).astype(np.int32)
 
-        _check_work_memory(max(counts))
-        node_off = offsets(counts)
-        total = int(node_off[-1])
+        # Y = P X on the kept nodes, and the per-graph compact feature columns
+        if all(sp.issparse(X) for X in feats):
+            X_all = sp.vstack(feats, format="csr")
+        else:
+            X_all = np.vstack([X.toarray() if sp.issparse(X) else X for X in feats])
+        Xc = X_all[rep]
+        Y = sp.coo_matrix(Pc @ Xc)
+        Xc = sp.coo_matrix(Xc)
+        X_coo = sp.coo_matrix(X_all)
+        keep = Y.data != 0
+        y_row, y_col, y_val = Y.row[keep], Y.col[keep], Y.data[keep]
+        xc_keep = Xc.data != 0
+        keys = np.unique(np.concatenate([graph_of_class[y_row] * d + y_col,
+                                         graph_of_class[Xc.row[xc_keep]] * d + Xc.col[xc_keep]]))
+        feat_off = np.searchsorted(keys, np.arange(G + 1) * d).astype(np.int64)
+        feat_col = (keys % d).astype(np.int32)
+        ncols = np.diff(feat_off)
+        y_off = np.concatenate([[0], np.cumsum(counts * ncols)]).astype(np.int64)
+        g_y = graph_of_class[y_row]
+        pos = (y_off[g_y] + (y_row - class_start[g_y]) * ncols[g_y]
+               + np.searchsorted(keys, g_y * d + y_col) - feat_off[g_y])
+        Y_flat = np.zeros(int(y_off[-1]))
+        Y_flat[pos] = y_val
+        feat_sum = np.zeros(len(keys))
+        x_keep = X_coo.data != 0
+        g_x = graph_of_node[X_coo.row[x_keep]]
+        np.add.at(feat_sum, np.searchsorted(keys, g_x * d + X_coo.col[x_keep]), X_coo.data[x_keep])
+
         steps = self._steps
         arrays = (
-            node_off,
-            offsets(np.concatenate(nnz)),
-            np.concatenate(parts["adj_col"]),
-            np.concatenate(parts["adj_val"]),
-            np.concatenate(parts["weight"]),
-            np.array(sizes, dtype=np.float64),
-            offsets(kcols),
-            np.concatenate(parts["feat_col"]),
-            np.concatenate(parts["feat_sum"]),
-            offsets(ysz),
-            np.concatenate(parts["Y"]),
-            np.zeros(steps * total),
-            np.zeros(steps * total),
+            class_start.astype(np.int64),
+            Pc.indptr.astype(np.int64),
+            adj_col,
+            Pc.data.astype(np.float64),
+            weight,
+            sizes.astype(np.float64),
+            feat_off,
+            feat_col,
+            feat_sum,
+            y_off,
+            Y_flat,
+            np.zeros(steps * K),
+            np.zeros(steps * K),
         )
         return arrays, d
 
