@@ -41,9 +41,95 @@ def _row_ids(M):
     return np.unique(rows, return_inverse=True)[1].ravel()
 
 
+def _verify_rows(ids, ptr, keys, values):
+    """True if every row r (its sequence (keys, values)[ptr[r]:ptr[r+1]]) equals the sequence of the
+    first row carrying the same id."""
+    n = len(ids)
+    first = np.full(int(ids.max()) + 1, n, dtype=np.int64)
+    np.minimum.at(first, ids, np.arange(n))
+    rep = first[ids]
+    length = np.diff(ptr)
+    if not np.array_equal(length, length[rep]):
+        return False
+    other = np.repeat(ptr[rep], length) + (np.arange(len(keys)) - np.repeat(ptr[:-1], length))
+    return bool(np.array_equal(keys, keys[other]) and np.array_equal(values, values[other]))
+
+
+def _refine(hat, graph_of_node, X_all):
+    """Colour refinement of the block-diagonal Â of all graphs, starting from equal (graph, feature
+    row): the coarsest equitable partition refining them (class id per node). Colours are grouped by
+    wrapping 64-bit hashes, which are independent of summation order; the final partition is then
+    checked exactly (equal feature rows, equal summed Â weights towards every class), and None is
+    returned in the vanishingly rare case of a hash collision."""
+    rng = np.random.default_rng(20190917)
+    n = hat.shape[0]
+    X = sp.csr_matrix(X_all)
+    X.sort_indices()
+    x_len = np.diff(X.indptr)
+    x_row = np.repeat(np.arange(n), x_len)
+    col_key = rng.integers(1, 2**63, size=X.shape[1] + 1, dtype=np.uint64) | np.uint64(1)
+    g_key = rng.integers(1, 2**63, size=int(graph_of_node.max()) + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        mixed = col_key[X.indices] * (X.data.view(np.uint64) ^ np.uint64(0x9E3779B97F4A7C15))
+        h = g_key[graph_of_node].copy()
+        np.add.at(h, x_row, mixed)
+    colours = np.unique(h, return_inverse=True)[1].ravel()
+    hat = sp.csr_matrix(hat)
+    hat.sort_indices()
+    row_ptr = hat.indptr.astype(np.int64)  # every row holds at least its diagonal entry
+    rows = np.repeat(np.arange(n), np.diff(row_ptr))
+    nbr = hat.indices.astype(np.int64)
+    weight = hat.data.astype(np.uint64)  # Â has small integer entries
+    k = int(colours.max()) + 1
+    while True:
+        key = rng.integers(1, 2**63, size=k, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            h = colours.astype(np.uint64) * np.uint64(0xD6E8FEB86659FD93)
+            h += np.add.reduceat(weight * key[colours[nbr]], row_ptr[:-1])
+        new = np.unique(h, return_inverse=True)[1].ravel()
+        k_new = int(new.max()) + 1
+        colours = new
+        if k_new == k:
+            break
+        k = k_new
+    # exact checks of the final partition
+    if not np.array_equal(graph_of_node, graph_of_node[_first_of(colours)[colours]]):
+        return None
+    x_ptr = X.indptr.astype(np.int64)
+    if not _verify_rows(colours, x_ptr, X.indices, X.data):
+        return None
+    c = colours[nbr]
+    order = np.argsort(rows * k + c, kind="stable")
+    r_s, c_s, v_s = rows[order], c[order], hat.data[order]
+    new_pair = np.ones(len(r_s), dtype=bool)
+    new_pair[1:] = (r_s[1:] != r_s[:-1]) | (c_s[1:] != c_s[:-1])
+    starts = np.flatnonzero(new_pair)
+    ptr = np.searchsorted(r_s[starts], np.arange(n + 1))
+    if not _verify_rows(colours, ptr, c_s[starts], np.add.reduceat(v_s, starts)):
+        return None
+    return colours
+
+
+def _block_diag(blocks, sizes):
+    """Block-diagonal CSR of square CSR blocks (faster than scipy.sparse.block_diag for many blocks)."""
+    start = np.concatenate([[0], np.cumsum(sizes)])
+    nnz = np.array([b.nnz for b in blocks], dtype=np.int64)
+    nnz_start = np.concatenate([[0], np.cumsum(nnz)])
+    indptr = np.concatenate([[0]] + [b.indptr[1:].astype(np.int64) + nnz_start[i] for i, b in enumerate(blocks)])
+    indices = np.concatenate([b.indices.astype(np.int64) for b in blocks]) + np.repeat(start[:-1], nnz)
+    data = np.concatenate([b.data for b in blocks]).astype(np.float64)
+    return sp.csr_matrix((data, indices, indptr), shape=(int(start[-1]), int(start[-1])))
+
+
+def _first_of(ids):
+    first = np.full(int(ids.max()) + 1, len(ids), dtype=np.int64)
+    np.minimum.at(first, ids, np.arange(len(ids)))
+    return first
+
+
 def _classes(hat, X):
-    """Class index per node of the coarsest equitable partition (w.r.t. Â) refining equal features.
-    (Graphs too large for the dense refinement keep one class per node: still exact, just unmerged.)"""
+    """Per-graph exact fallback of the refinement: class index per node of the coarsest equitable
+    partition (w.r.t. Â) refining equal features."""
     n = hat.shape[0]
     if n * max(X.shape[1], n) > MAX_REFINE_ENTRIES:
         return np.arange(n), n
@@ -144,7 +230,7 @@ class GraphNTK:
         if not graphs:
             raise ValueError("no graphs given")
         d = None
-        hats, feats, sizes, classes = [], [], [], []
+        hats, feats, sizes = [], [], []
         for i, g in enumerate(graphs):
             if not isinstance(g, Graph):
                 raise TypeError(f"graph {i} is a {type(g).__name__}, expected fastntk.Graph")
@@ -153,26 +239,41 @@ class GraphNTK:
                 d = X.shape[1]
             elif X.shape[1] != d:
                 raise ValueError(f"graph {i} has {X.shape[1]} node features but graph 0 has {d}")
-            n = X.shape[0]
-            col, k = _classes(g.hat, X) if self.compress else (np.arange(n), n)
             hats.append(g.hat)
             feats.append(X)
-            sizes.append(n)
-            classes.append((col, k))
+            sizes.append(X.shape[0])
         sizes = np.array(sizes, dtype=np.int64)
-        node_start = np.concatenate([[0], np.cumsum(sizes)])
-        counts = np.array([k for _, k in classes], dtype=np.int64)
+        N, G = int(sizes.sum()), len(graphs)
+        graph_of_node = np.repeat(np.arange(G), sizes)
+        hat = _block_diag(hats, sizes)  # block-diagonal Â of all graphs (MATH §7)
+        if all(sp.issparse(X) for X in feats):
+            X_all = sp.vstack(feats, format="csr")
+        else:
+            X_all = np.vstack([X.toarray() if sp.issparse(X) else X for X in feats])
+
+        # merged node classes: global ids, numbered graph by graph
+        if self.compress:
+            colours = _refine(hat, graph_of_node, X_all)
+            if colours is None:  # hash collision (vanishingly rare): exact per-graph refinement
+                node_start = np.concatenate([[0], np.cumsum(sizes)])
+                per = [_classes(h, X) for h, X in zip(hats, feats)]
+                colours = np.concatenate([c + node_start[i] for i, (c, _) in enumerate(per)])
+            first = _first_of(colours)
+            used = np.flatnonzero(first < N)
+            rank = np.empty(int(colours.max()) + 1, dtype=np.int64)
+            rank[used[np.argsort(first[used], kind="stable")]] = np.arange(len(used))
+            gcol = rank[colours]
+        else:
+            gcol = np.arange(N)
+        K = int(gcol.max()) + 1
+        graph_of_class = np.zeros(K, dtype=np.int64)
+        graph_of_class[gcol] = graph_of_node
+        counts = np.bincount(graph_of_class, minlength=G).astype(np.int64)
         class_start = np.concatenate([[0], np.cumsum(counts)])
         _check_work_memory(int(counts.max()))
-        N, K, G = int(node_start[-1]), int(class_start[-1]), len(graphs)
 
-        # block-diagonal Â and the aggregation operator P (MATH §7)
-        hat = sp.block_diag(hats, format="csr")
-        if self.neighbor_pooling == "mean":
+        if self.neighbor_pooling == "mean":  # the aggregation operator P
             hat = sp.diags(1.0 / np.asarray(hat.sum(axis=1)).ravel()) @ hat
-        graph_of_node = np.repeat(np.arange(G), sizes)
-        graph_of_class = np.repeat(np.arange(G), counts)
-        gcol = np.concatenate([col for col, _ in classes]) + class_start[graph_of_node]
         rep = np.full(K, N, dtype=np.int64)
         np.minimum.at(rep, gcol, np.arange(N))
         weight = np.bincount(gcol, minlength=K).astype(np.float64)
@@ -182,10 +283,6 @@ class GraphNTK:
         adj_col = (Pc.indices - class_start[np.repeat(graph_of_class, np.diff(Pc.indptr))]).astype(np.int32)
 
         # Y = P X on the kept nodes, and the per-graph compact feature columns
-        if all(sp.issparse(X) for X in feats):
-            X_all = sp.vstack(feats, format="csr")
-        else:
-            X_all = np.vstack([X.toarray() if sp.issparse(X) else X for X in feats])
         Xc = X_all[rep]
         Y = sp.coo_matrix(Pc @ Xc)
         Xc = sp.coo_matrix(Xc)
