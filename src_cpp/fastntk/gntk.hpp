@@ -4,7 +4,7 @@
 // For a pair of graphs (G, H) the node-pair matrices S (NNGP) and T (NTK) are n_G × n_H:
 //   Σ⁽⁰⁾ = X_G X_Hᵀ (only its sum enters the jumping-knowledge readout: 1ᵀΣ⁽⁰⁾1 = s_G·s_H, s = 1ᵀX),
 //   S = P_G Σ⁽⁰⁾ P_Hᵀ = (P_G X_G)(P_H X_H)ᵀ = Y_G Y_Hᵀ,   T = S,
-//   block ℓ = 1..B:  R ReLU steps (dual.hpp, c_σ = 2, per-node norms a, b from the per-graph pass),
+//   block ℓ = 1..B:  R ReLU steps (ReLU dual of MATH §2.2, c_σ = 2, norms a, b from the per-graph pass),
 //                    J += T,  and if ℓ < B:  S ← P_G S P_Hᵀ,  T ← P_G T P_Hᵀ,
 //   readout Σ_uv J_uv (jumping knowledge) or Σ_uv T_uv; mean pooling divides by n_G n_H.
 //
@@ -27,7 +27,7 @@
 #include <functional>
 #include <vector>
 
-#include "dual.hpp"
+#include "simd_math.hpp"
 #include "tiling.hpp"
 
 namespace fastntk {
