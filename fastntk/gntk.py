@@ -32,6 +32,7 @@ __all__ = ["GraphNTK", "PreparedGraphs"]
 
 DEFAULT_TILE_NODES = 512
 MAX_REFINE_ENTRIES = 1 << 25
+PACK_CHUNK_NNZ = 1 << 21
 
 
 def _row_ids(M):
@@ -242,8 +243,49 @@ class GraphNTK:
             hats.append(g.hat)
             feats.append(X)
             sizes.append(X.shape[0])
-        sizes = np.array(sizes, dtype=np.int64)
-        N, G = int(sizes.sum()), len(graphs)
+        # pack in chunks of about PACK_CHUNK_NNZ adjacency entries, to bound the temporaries
+        nnz = np.array([h.nnz for h in hats], dtype=np.int64)
+        bounds, acc = [0], 0
+        for i, z in enumerate(nnz):
+            acc += int(z)
+            if acc >= PACK_CHUNK_NNZ and i + 1 < len(hats):
+                bounds.append(i + 1)
+                acc = 0
+        bounds.append(len(hats))
+        parts = [self._pack_chunk(hats[a:b], feats[a:b], d) for a, b in zip(bounds[:-1], bounds[1:])]
+
+        def joined_offsets(index):
+            out, base = [np.zeros(1, dtype=np.int64)], 0
+            for p in parts:
+                out.append(p[index][1:] + base)
+                base += int(p[index][-1])
+            return np.concatenate(out)
+
+        counts = np.diff(joined_offsets(0))
+        _check_work_memory(int(counts.max()))
+        K = int(counts.sum())
+        steps = self._steps
+        arrays = (
+            joined_offsets(0),
+            joined_offsets(1),
+            np.concatenate([p[2] for p in parts]),
+            np.concatenate([p[3] for p in parts]),
+            np.concatenate([p[4] for p in parts]),
+            np.concatenate([p[5] for p in parts]),
+            joined_offsets(6),
+            np.concatenate([p[7] for p in parts]),
+            np.concatenate([p[8] for p in parts]),
+            joined_offsets(9),
+            np.concatenate([p[10] for p in parts]),
+            np.zeros(steps * K),
+            np.zeros(steps * K),
+        )
+        return arrays, d
+
+    def _pack_chunk(self, hats, feats, d):
+        """The first 11 core arrays (offsets starting at 0) for consecutive graphs."""
+        sizes = np.array([X.shape[0] for X in feats], dtype=np.int64)
+        N, G = int(sizes.sum()), len(feats)
         graph_of_node = np.repeat(np.arange(G), sizes)
         hat = _block_diag(hats, sizes)  # block-diagonal Â of all graphs (MATH §7)
         if all(sp.issparse(X) for X in feats):
@@ -270,7 +312,6 @@ class GraphNTK:
         graph_of_class[gcol] = graph_of_node
         counts = np.bincount(graph_of_class, minlength=G).astype(np.int64)
         class_start = np.concatenate([[0], np.cumsum(counts)])
-        _check_work_memory(int(counts.max()))
 
         if self.neighbor_pooling == "mean":  # the aggregation operator P
             hat = sp.diags(1.0 / np.asarray(hat.sum(axis=1)).ravel()) @ hat
@@ -306,23 +347,8 @@ class GraphNTK:
         g_x = graph_of_node[X_coo.row[x_keep]]
         np.add.at(feat_sum, np.searchsorted(keys, g_x * d + X_coo.col[x_keep]), X_coo.data[x_keep])
 
-        steps = self._steps
-        arrays = (
-            class_start.astype(np.int64),
-            Pc.indptr.astype(np.int64),
-            adj_col,
-            Pc.data.astype(np.float64),
-            weight,
-            sizes.astype(np.float64),
-            feat_off,
-            feat_col,
-            feat_sum,
-            y_off,
-            Y_flat,
-            np.zeros(steps * K),
-            np.zeros(steps * K),
-        )
-        return arrays, d
+        return (class_start.astype(np.int64), Pc.indptr.astype(np.int64), adj_col, Pc.data.astype(np.float64),
+                weight, sizes.astype(np.float64), feat_off, feat_col, feat_sum, y_off, Y_flat)
 
     def _config(self):
         return (self.num_blocks, self.num_mlp_layers, self.neighbor_pooling, self.compress)

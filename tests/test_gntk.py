@@ -230,3 +230,13 @@ def test_vectorised_refinement_matches_per_graph_refinement(mutag):
         per_graph = np.concatenate([gntk_module._classes(g.hat, g.features)[0] + start[i]
                                     for i, g in enumerate(graphs)])
         assert _same_partition(colours, per_graph)
+
+
+def test_chunked_packing_gives_the_same_gram(mutag, monkeypatch):
+    from fastntk import gntk as gntk_module
+
+    graphs = mutag.graphs[:30]
+    k = GraphNTK(2, 2, "mean")
+    K = k.ntk(graphs)
+    monkeypatch.setattr(gntk_module, "PACK_CHUNK_NNZ", 200)  # a few graphs per chunk
+    assert np.array_equal(k.ntk(graphs), K)
