@@ -251,9 +251,9 @@ def report(args):
              "C ∈ logspace(−2, 4, 120) ± std over the 10 fixed folds (the official protocol, which selects on "
              "the test folds). Nested CV: (config, variant, C) chosen on each outer training set only "
              "(three inner folds built from the other nine folds, C ∈ logspace(−2, 4, 120)[::10]).", "",
-             "| data set | graphs | configs run | C values | fastntk (official protocol) | paper | best config | "
-             "nested CV | Gram time, best config | SVM time, best config |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| data set | graphs | configs run | C values | fastntk (official protocol) | paper | |Δ| ≤ paper std? | "
+             "best config | nested CV | Gram time, best config | SVM time, best config |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     keys = [k for name in ORDER for k in results if k.split("-")[0] == name]
     for k in keys:
         r = results[k]
@@ -262,11 +262,13 @@ def report(args):
             b = dict(b, **{k: b["full_grid"][k] for k in ("mean", "std", "C", "variant", "n_C")})
         paper = gntk_cli.PUBLISHED.get(r["name"].upper())
         paper_s = f"{paper[0]:.1f} ± {paper[1]:.1f}" if paper else "n/a"
+        delta = abs(100 * b["mean"] - paper[0]) if paper else None
+        within = "n/a" if paper is None else (f"yes (Δ {delta:.1f})" if delta <= paper[1] else f"no (Δ {delta:.1f})")
         nested = f"{100 * r['nested'][0]:.2f} ± {100 * r['nested'][1]:.2f}" if "nested" in r else "not run"
         label = r["name"] + ("" if r.get("tag_order", "networkx") == "networkx" else f" (tag order {r['tag_order']})")
         lines.append(f"| {label} | {r['n_graphs']} | {len(r['rows'])} | {b.get('n_C', 120)} | "
                      f"{100 * b['mean']:.2f} ± {100 * b['std']:.2f} | "
-                     f"{paper_s} | {b['config']}, {b['variant']}, C={b['C']:.3g} | {nested} | {b['gram_s']:.2f} s | "
+                     f"{paper_s} | {within} | {b['config']}, {b['variant']}, C={b['C']:.3g} | {nested} | {b['gram_s']:.2f} s | "
                      f"{b['svm_s']:.0f} s |")
     lines += ["", "## Speed", "",
               "Gram: the full symmetric NTK Gram of the data set (upper triangle, 2 threads) for the best config. "
