@@ -232,6 +232,11 @@ NOTES = """\
   × R ∈ {1, 2, 3} × {sum, mean}); COLLAB and PROTEINS only the configs listed, so their "best" is over
   those. NCI1 was not run: one config with num_blocks = 9 costs ≈ 750 core-seconds (13 blocks, R = 3:
   ≈ 1600 core-s) for the Gram alone (measured on 300 graphs and scaled), the 18-config grid several hours.
+* Ties: several C often share the best mean (fold accuracies move in steps of 1/|test fold|); the reported
+  std is that of the tied C with the smallest std (`official_protocol`). The rows other than MUTAG were
+  produced before this rule, with the first tied C (their means are unaffected). At large C the SVM stops at
+  max_iter = 5·10⁵, so which C values tie can change with rounding-level changes of the Gram: on MUTAG
+  (B=1, R=1, sum) 90.00 is reached at C ≈ 981 (std 8.89) and C ≈ 5.6·10³ (std 8.53, the published one).
 * Nested CV is reported where it was run (it costs 30 inner fits per outer fold and setting).
 * Timings come from a machine shared with other agents' jobs (benchmarks serialised with a lock, but
   builds and tests of others ran alongside), so they are upper bounds; each is one run. "Gram time" includes
