@@ -222,9 +222,11 @@ NOTES = """\
   networkx's node order, which under Python ≥ 3.7 is the order in which nodes were first met while reading
   the file, and hands the i-th of them to node i; for most IMDB/COLLAB graphs that is a permutation of the
   true degrees (784 of 1000 IMDB-B graphs). `load_tu(tag_order="networkx")` (default, rows without a suffix)
-  reproduces that; `tag_order="index"` gives every node its own degree. The paper's IMDB-B number is
-  reproduced by the index order (76.40 ± 3.50 vs 76.9 ± 3.6), not by today's official code (73.90);
+  reproduces that; `tag_order="index"` gives every node its own degree. The paper's social-network
+  numbers are reproduced by the index order (IMDB-B 76.40 ± 3.50 vs 76.9 ± 3.6, COLLAB 83.30 ± 1.06 vs
+  83.6 ± 1.0, IMDB-M 52.60 ± 3.95 vs 52.8 ± 4.6), not by today's official code (73.90, 81.06, 51.93);
   a plausible explanation is that with Python ≤ 3.5 dicts of small int keys iterate in key order.
+  The index order also merges more nodes (COLLAB: 163k instead of 239k classes), hence its faster Gram.
 * C grid: "C values" = 120 is the official logspace(−2, 4, 120). To fit the 2-core time budget, IMDB-B,
   IMDB-M and PTC scanned every 4th C (30 values) for all configs and then re-evaluated the best config on
   all 120 (the number shown); COLLAB used every 10th (12 values), PROTEINS every 8th (15 values).
@@ -241,8 +243,9 @@ NOTES = """\
 * Timings come from a machine shared with other agents' jobs (benchmarks serialised with a lock, but
   builds and tests of others ran alongside), so they are upper bounds; each is one run. "Gram time" includes
   packing (node merging) and the per-graph pass. Peak RSS in the speed table is that of the whole accuracy
-  run (SVM workers, reference, and for COLLAB an earlier un-chunked packing); the memory target is measured
-  in the performance-targets table.
+  run (for COLLAB ≈ 2.7 GiB: the SVM evaluation then copied the training kernels of all 10 folds at once,
+  now one fold at a time; and an earlier un-chunked packing); the memory target of the Gram computation is
+  measured in the performance-targets table.
 * Speed: the cost per node pair is dominated by the vectorised arccos of simd_math.hpp (a 26-term series,
   ≈ 5–8 ns per entry and ReLU step with AVX-512 here). The dense numpy reference is itself a vectorised
   per-pair algorithm, so on tiny graphs (MUTAG) the per-pair ratio stays modest; against the official

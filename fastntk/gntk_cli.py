@@ -55,12 +55,12 @@ def _one_fold(K_tr, y_tr, K_te, y_te, C_list):
 def fold_accuracies(K, y, folds, C_list=C_GRID, n_jobs=1):
     """(len(C_list), n_folds) test accuracies of SVC(precomputed) on the fixed folds
     (``n_jobs`` > 1 runs folds in parallel processes through joblib)."""
-    tasks = [(K[np.ix_(tr, tr)], y[tr], K[np.ix_(te, tr)], y[te], C_list) for tr, te in folds]
-    if n_jobs == 1 or len(tasks) == 1:
+    tasks = ((K[np.ix_(tr, tr)], y[tr], K[np.ix_(te, tr)], y[te], C_list) for tr, te in folds)  # lazily: one
+    if n_jobs == 1 or len(folds) == 1:                                                          # fold's copy at a time
         cols = [_one_fold(*t) for t in tasks]
     else:
         from joblib import Parallel, delayed
-        cols = Parallel(n_jobs=n_jobs)(delayed(_one_fold)(*t) for t in tasks)
+        cols = Parallel(n_jobs=n_jobs, pre_dispatch="n_jobs")(delayed(_one_fold)(*t) for t in tasks)
     return np.stack(cols, axis=1)
 
 
