@@ -1,13 +1,14 @@
 """fastntk: Neural Tangent Kernels of infinitely wide networks, fast, on multicore CPUs."""
 from . import _core
-from . import activations
-from .fc import FullyConnected
+from . import activations, datasets, empirical, graphs
 from .cntk import Convolutional
-from . import empirical
 from .empirical import MLP, entk, init_mlp, monte_carlo_ntk, pntk
+from .fc import FullyConnected
+from .gntk import GraphNTK
+from .graphs import Graph
 
 __version__ = "0.1.0"
 openmp = _core.openmp
 
-__all__ = ["FullyConnected", "Convolutional", "activations", "empirical", "MLP", "entk", "pntk", "init_mlp",
-           "monte_carlo_ntk", "openmp", "__version__"]
+__all__ = ["FullyConnected", "GraphNTK", "Convolutional", "Graph", "MLP", "entk", "pntk", "init_mlp",
+           "monte_carlo_ntk", "activations", "datasets", "empirical", "graphs", "openmp", "__version__"]

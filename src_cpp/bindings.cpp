@@ -11,6 +11,7 @@
 #include "fastntk/fc.hpp"
 #include "fastntk/cntk.hpp"
 #include "fastntk/entk.hpp"
+#include "fastntk/gntk.hpp"
 
 namespace py = pybind11;
 using namespace fastntk;
@@ -243,6 +244,57 @@ T cos_of(T x) {
     return c;
 }
 
+// --- GNTK (MATH §7): graph sets packed by fastntk/gntk.py --------------------------------------------
+template <class T>
+const T* gntk_array(const py::tuple& t, size_t i, const char* name, int64_t min_len, bool writable = false) {
+    py::array a = t[i].cast<py::array>();
+    if (!py::isinstance<py::array_t<T>>(a) || a.itemsize() != sizeof(T) || a.ndim() != 1 ||
+        a.strides(0) != ssize_t(sizeof(T)))
+        throw py::type_error(std::string("packed graphs: ") + name + " must be a contiguous 1-D array of the right dtype");
+    if (a.shape(0) < min_len) throw py::value_error(std::string("packed graphs: ") + name + " is too short");
+    if (writable && !a.writeable()) throw py::value_error(std::string("packed graphs: ") + name + " is read-only");
+    return static_cast<const T*>(a.data());
+}
+
+// (node_off, adj_ptr, adj_col, adj_val, weight, size, feat_off, feat_col, feat_sum, y_off, Y, norm, inv_norm),
+// restricted to graphs [g0, g1).
+GraphSet gntk_graph_set(const py::tuple& t, int64_t g0, int64_t g1, int64_t steps) {
+    if (t.size() != 13) throw py::value_error("packed graphs: expected 13 arrays");
+    const int64_t count = t[0].cast<py::array>().shape(0) - 1;
+    if (count < 0 || g0 < 0 || g1 < g0 || g1 > count) throw py::value_error("packed graphs: bad graph range");
+    GraphSet s;
+    const int64_t* node_off = gntk_array<int64_t>(t, 0, "node_off", count + 1);
+    const int64_t nodes = node_off[count];
+    s.count = g1 - g0;
+    s.total_nodes = nodes;
+    s.node_off = node_off + g0;
+    s.adj_ptr = gntk_array<int64_t>(t, 1, "adj_ptr", nodes + 1);
+    s.adj_col = gntk_array<int32_t>(t, 2, "adj_col", s.adj_ptr[nodes]);
+    s.adj_val = gntk_array<double>(t, 3, "adj_val", s.adj_ptr[nodes]);
+    s.weight = gntk_array<double>(t, 4, "weight", nodes);
+    s.size = gntk_array<double>(t, 5, "size", count) + g0;
+    const int64_t* feat_off = gntk_array<int64_t>(t, 6, "feat_off", count + 1);
+    s.feat_off = feat_off + g0;
+    s.feat_col = gntk_array<int32_t>(t, 7, "feat_col", feat_off[count]);
+    s.feat_sum = gntk_array<double>(t, 8, "feat_sum", feat_off[count]);
+    const int64_t* y_off = gntk_array<int64_t>(t, 9, "y_off", count + 1);
+    s.y_off = y_off + g0;
+    s.Y = gntk_array<double>(t, 10, "Y", y_off[count]);
+    s.norm = const_cast<double*>(gntk_array<double>(t, 11, "norm", steps * nodes, true));
+    s.inv_norm = const_cast<double*>(gntk_array<double>(t, 12, "inv_norm", steps * nodes, true));
+    return s;
+}
+
+GNTKParams gntk_params(int blocks, int mlp_layers, bool jk, bool mean_pooling) {
+    if (blocks < 1 || mlp_layers < 1) throw py::value_error("num_blocks and num_mlp_layers must be >= 1");
+    GNTKParams p;
+    p.blocks = blocks;
+    p.mlp_layers = mlp_layers;
+    p.jumping_knowledge = jk;
+    p.mean_pooling = mean_pooling;
+    return p;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -407,4 +459,56 @@ PYBIND11_MODULE(_core, m) {
         py::arg("feats1"), py::arg("cots1"), py::arg("feats2"), py::arg("cots2"), py::arg("alpha2"), py::arg("beta2"),
         py::arg("O"), py::arg("mode"), py::arg("out"), py::arg("symmetric"), py::arg("tile"), py::arg("n_threads") = 0,
         "Empirical NTK contraction of MATH §5 into out (n1, n2*K), K = O*O (full), 1 (trace) or O (diagonal).");
+    m.def(
+        "gntk_prepare",
+        [](int blocks, int mlp_layers, py::tuple graphs, int n_threads) {
+            const GNTKParams p = gntk_params(blocks, mlp_layers, true, false);
+            const int64_t count = graphs[0].cast<py::array>().shape(0) - 1;
+            GraphSet s = gntk_graph_set(graphs, 0, count, int64_t(blocks) * mlp_layers);
+            bool done;
+            {
+                py::gil_scoped_release release;
+                done = gntk_prepare(p, s, n_threads, python_interrupted);
+            }
+            if (!done) throw py::error_already_set();
+        },
+        py::arg("blocks"), py::arg("mlp_layers"), py::arg("graphs"), py::arg("n_threads") = 0,
+        "GNTK per-graph pass: fill the norm / inv_norm arrays of a packed graph set.");
+    m.def(
+        "gntk_gram",
+        [](int blocks, int mlp_layers, bool jk, bool mean_pooling, py::tuple graphs1, int64_t a0, int64_t a1,
+           py::tuple graphs2, int64_t b0, int64_t b1, py::object out_nngp, py::object out_ntk, bool symmetric,
+           int64_t tile_nodes, int n_threads) {
+            const int64_t steps = int64_t(blocks) * mlp_layers;
+            GNTKGramArgs g;
+            g.p = gntk_params(blocks, mlp_layers, jk, mean_pooling);
+            const GraphSet A = gntk_graph_set(graphs1, a0, a1, steps);
+            const GraphSet B = gntk_graph_set(graphs2, b0, b1, steps);
+            g.A = &A;
+            g.B = &B;
+            g.symmetric = symmetric;
+            if (symmetric && (a0 != b0 || a1 != b1 || !graphs1.is(graphs2)))
+                throw py::value_error("symmetric GNTK Gram needs the same graphs on both sides");
+            if (tile_nodes < 1) throw py::value_error("tile_nodes must be >= 1");
+            py::array keep[2];
+            for (int which = 0; which < 2; ++which) {
+                py::object o = which == 0 ? out_nngp : out_ntk;
+                if (o.is_none()) continue;
+                keep[which] = o.cast<py::array>();
+                auto v = view2d<double>(keep[which], which == 0 ? "out_nngp" : "out_ntk", true);
+                if (v.rows != A.count || v.cols != B.count) throw py::value_error("output block has the wrong shape");
+                (which == 0 ? g.nngp : g.ntk) = v.data;
+                (which == 0 ? g.ld_nngp : g.ld_ntk) = v.ld;
+            }
+            bool done;
+            {
+                py::gil_scoped_release release;
+                done = gntk_gram(g, tile_nodes, n_threads, python_interrupted);
+            }
+            if (!done) throw py::error_already_set();
+        },
+        py::arg("blocks"), py::arg("mlp_layers"), py::arg("jumping_knowledge"), py::arg("mean_pooling"),
+        py::arg("graphs1"), py::arg("a0"), py::arg("a1"), py::arg("graphs2"), py::arg("b0"), py::arg("b1"),
+        py::arg("out_nngp"), py::arg("out_ntk"), py::arg("symmetric"), py::arg("tile_nodes"), py::arg("n_threads") = 0,
+        "Fill out_nngp / out_ntk (graphs1[a0:a1] × graphs2[b0:b1], float64, None to skip) with the GNTK Gram.");
 }

@@ -1,0 +1,372 @@
+// Graph Neural Tangent Kernel (Du et al. 2019) exactly as MATH §7 specifies it, for whole Gram
+// matrices of graph data sets.
+//
+// For a pair of graphs (G, H) the node-pair matrices S (NNGP) and T (NTK) are n_G × n_H:
+//   Σ⁽⁰⁾ = X_G X_Hᵀ (only its sum enters the jumping-knowledge readout: 1ᵀΣ⁽⁰⁾1 = s_G·s_H, s = 1ᵀX),
+//   S = P_G Σ⁽⁰⁾ P_Hᵀ = (P_G X_G)(P_H X_H)ᵀ = Y_G Y_Hᵀ,   T = S,
+//   block ℓ = 1..B:  R ReLU steps (ReLU dual of MATH §2.2, c_σ = 2, norms a, b from the per-graph pass),
+//                    J += T,  and if ℓ < B:  S ← P_G S P_Hᵀ,  T ← P_G T P_Hᵀ,
+//   readout Σ_uv J_uv (jumping knowledge) or Σ_uv T_uv; mean pooling divides by n_G n_H.
+//
+// Layout of the work: a work unit is one row graph G against a tile of consecutive column graphs
+// H_1..H_m whose node-pair blocks sit side by side in one n_G × (Σ n_H) matrix, so that
+//   * the ReLU steps run along long contiguous rows (column norms of consecutive graphs are
+//     contiguous in the packed node order),
+//   * the left aggregation P_G S is one sparse × dense product over the whole tile row,
+//   * only the right aggregation S P_Hᵀ and the readout go graph by graph.
+// Every Gram entry is produced by the same operations in the same order whatever the tile, the
+// thread or the thread count, so results are deterministic and K(G, H) does not depend on tiling.
+//
+// Nodes may carry a multiplicity w_u (packing may merge nodes whose rows of S and T provably stay
+// equal at every layer, see fastntk/gntk.py): then the readout is Σ_uv w_u w_v J_uv, and P holds,
+// for each kept node, the summed weights of each merged class of neighbours.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "simd_math.hpp"
+#include "tiling.hpp"
+
+namespace fastntk {
+
+// A set of graphs packed into flat arrays (built by fastntk/gntk.py). Nodes of all graphs are
+// numbered consecutively: graph g owns nodes node_off[g] .. node_off[g+1]-1.
+struct GraphSet {
+    int64_t count = 0;              // number of graphs
+    const int64_t* node_off;        // count+1
+    const int64_t* adj_ptr;         // total_nodes+1: CSR rows of the aggregation operators P_g
+    const int32_t* adj_col;         //   column = local node index inside the graph
+    const double* adj_val;          //   entry of P_g (Â, or D̂⁻¹Â for "mean"), merged classes summed
+    const double* weight;           // total_nodes: node multiplicity in the readout
+    const double* size;             // count: number of nodes of the original graph (mean pooling)
+    const int64_t* feat_off;        // count+1: compact feature columns of graph g
+    const int32_t* feat_col;        //   their global ids, increasing
+    const double* feat_sum;         //   s_g = 1ᵀX_g on those columns
+    const int64_t* y_off;           // count+1: offset of Y_g = P_g X_g (n_g × k_g, row-major)
+    const double* Y;
+    // Filled by gntk_prepare: for each ReLU step q = (ℓ-1)·R + r-1, √diag S_gg and its inverse
+    // (0 for a zero-norm node), laid out [q][node].
+    double* norm = nullptr;
+    double* inv_norm = nullptr;
+    int64_t total_nodes = 0;
+
+    int64_t nodes(int64_t g) const { return node_off[g + 1] - node_off[g]; }
+};
+
+struct GNTKParams {
+    int blocks = 1;       // B: number of BLOCK (aggregation) operations; official num_layers = B + 1
+    int mlp_layers = 2;   // R: ReLU steps per block
+    bool jumping_knowledge = true;
+    bool mean_pooling = false;
+};
+
+// --- building blocks on n_G × (tile width) row-major matrices ------------------------------------
+
+// S[:, c0:c0+nh] = Y_G Y_Hᵀ over the feature columns the two graphs share, summed in increasing
+// column order (MATH §7: the first aggregation, factorised). `pack` needs k_H·n_H doubles.
+inline void first_aggregation(const GraphSet& A, int64_t g, const GraphSet& B, int64_t h, double* S, int64_t ld,
+                              std::vector<int32_t>& ia, std::vector<int32_t>& ib, std::vector<double>& pack) {
+    const int64_t ng = A.nodes(g), nh = B.nodes(h);
+    const int32_t *ca = A.feat_col + A.feat_off[g], *cb = B.feat_col + B.feat_off[h];
+    const int64_t ka = A.feat_off[g + 1] - A.feat_off[g], kb = B.feat_off[h + 1] - B.feat_off[h];
+    ia.clear();
+    ib.clear();
+    for (int64_t p = 0, q = 0; p < ka && q < kb;) {
+        if (ca[p] < cb[q]) ++p;
+        else if (cb[q] < ca[p]) ++q;
+        else { ia.push_back(int32_t(p++)); ib.push_back(int32_t(q++)); }
+    }
+    const int64_t c = int64_t(ia.size());
+    const double* ya = A.Y + A.y_off[g];
+    const double* yb = B.Y + B.y_off[h];
+    pack.resize(size_t(std::max<int64_t>(c * nh, 1)));
+    for (int64_t t = 0; t < c; ++t)  // packed Ŷ_Hᵀ: row t holds feature ib[t] of every node of H
+        for (int64_t v = 0; v < nh; ++v) pack[size_t(t * nh + v)] = yb[v * kb + ib[size_t(t)]];
+    for (int64_t u = 0; u < ng; ++u) {
+        double* s = S + u * ld;
+        for (int64_t v = 0; v < nh; ++v) s[v] = 0.0;
+        for (int64_t t = 0; t < c; ++t) {
+            const double x = ya[u * ka + ia[size_t(t)]];
+            const double* p = pack.data() + t * nh;
+#pragma omp simd
+            for (int64_t v = 0; v < nh; ++v) s[v] += x * p[v];
+        }
+    }
+}
+
+// out = P_G S (rows of the tile matrix combined along the CSR rows of P_G, in CSR order).
+inline void aggregate_left(const GraphSet& A, int64_t g, const double* S, double* out, int64_t ng, int64_t width) {
+    const int64_t base = A.node_off[g];
+    for (int64_t u = 0; u < ng; ++u) {
+        double* o = out + u * width;
+        for (int64_t v = 0; v < width; ++v) o[v] = 0.0;
+        for (int64_t e = A.adj_ptr[base + u]; e < A.adj_ptr[base + u + 1]; ++e) {
+            const double p = A.adj_val[e];
+            const double* s = S + int64_t(A.adj_col[e]) * width;
+#pragma omp simd
+            for (int64_t v = 0; v < width; ++v) o[v] += p * s[v];
+        }
+    }
+}
+
+// S[:, c0:c0+nh] = M[:, c0:c0+nh] P_Hᵀ:  S[u][v] = Σ_w P_H[v][w] M[u][w]  (CSR order of row v).
+inline void aggregate_right(const GraphSet& B, int64_t h, const double* M, double* S, int64_t ng, int64_t ld) {
+    const int64_t base = B.node_off[h], nh = B.nodes(h);
+    for (int64_t u = 0; u < ng; ++u) {
+        const double* m = M + u * ld;
+        double* s = S + u * ld;
+        for (int64_t v = 0; v < nh; ++v) {
+            double acc = 0.0;
+            for (int64_t e = B.adj_ptr[base + v]; e < B.adj_ptr[base + v + 1]; ++e) acc += B.adj_val[e] * m[B.adj_col[e]];
+            s[v] = acc;
+        }
+    }
+}
+
+// Σ_u w_u Σ_v w_v M[u][v] over an ng × nh block, with a fixed summation pattern (8 partial sums
+// indexed by v mod 8), so the value never depends on where the block sits in memory.
+inline double weighted_sum(const double* M, int64_t ld, int64_t ng, int64_t nh, const double* wa, const double* wb) {
+    double total = 0.0;
+    for (int64_t u = 0; u < ng; ++u) {
+        const double* m = M + u * ld;
+        double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int64_t v = 0;
+        for (; v + 8 <= nh; v += 8)
+            for (int k = 0; k < 8; ++k) part[k] += wb[v + k] * m[v + k];
+        for (int k = 0; v < nh; ++v, ++k) part[k] += wb[v] * m[v];
+        const double row = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+        total += wa[u] * row;
+    }
+    return total;
+}
+
+// s_G · s_H over shared feature columns: the readout of the raw input layer Σ⁽⁰⁾.
+inline double input_layer_sum(const GraphSet& A, int64_t g, const GraphSet& B, int64_t h) {
+    const int32_t *ca = A.feat_col + A.feat_off[g], *cb = B.feat_col + B.feat_off[h];
+    const double *sa = A.feat_sum + A.feat_off[g], *sb = B.feat_sum + B.feat_off[h];
+    const int64_t ka = A.feat_off[g + 1] - A.feat_off[g], kb = B.feat_off[h + 1] - B.feat_off[h];
+    double acc = 0.0;
+    for (int64_t p = 0, q = 0; p < ka && q < kb;) {
+        if (ca[p] < cb[q]) ++p;
+        else if (cb[q] < ca[p]) ++q;
+        else acc += sa[p++] * sb[q++];
+    }
+    return acc;
+}
+
+// The ReLU step of MATH §7 on rows of S / T (the ReLU dual of MATH §2.2 with c_σ = 2):
+//   λ = clip(S/(a bᵀ)), S ← (λ(π − arccos λ) + √(1−λ²))/π ⊙ a bᵀ,  T ← T ⊙ (π − arccos λ)/π + S.
+// A zero-norm node (a = 0, so S = 0 on its row) gets λ = 0, S = 0 and Ṡ = 1/2 (no NaN).
+// `self_col` >= 0 marks the columns self_col + u holding the pair (u, u) of a graph with itself:
+// there λ = S_uu/(a_u a_u) = 1 exactly by definition of a, and it is set so (arccos has infinite
+// slope at 1: the rounding of S_uu/a_u² would otherwise change Ṡ by ~1e-8).
+// Written as one branch-free loop over simd_math's acos_fast so that it vectorises (dual.hpp's
+// general dual_layer_row carries per-mode control flow that GCC does not vectorise).
+inline void relu_step(const double* a, const double* inv_a, const double* b, const double* inv_b, int64_t ng,
+                      int64_t width, int64_t self_col, double* S, double* T) {
+    constexpr double pi = pi_v<double>, inv_pi = 1.0 / pi_v<double>;
+    for (int64_t u = 0; u < ng; ++u) {
+        const double au = a[u], iau = inv_a[u];
+        const int64_t self = self_col >= 0 ? self_col + u : -1;
+        double* s = S + u * width;
+        double* t = T + u * width;
+#pragma omp simd
+        for (int64_t v = 0; v < width; ++v) {
+            double lam = s[v] * (iau * inv_b[v]);
+            lam = v == self ? 1.0 : lam;
+            lam = lam > 1.0 ? 1.0 : (lam < -1.0 ? -1.0 : lam);
+            const double rest = pi - acos_fast(lam);
+            const double value = (lam * rest + std::sqrt(1.0 - lam * lam)) * inv_pi * (au * b[v]);
+            t[v] = t[v] * (rest * inv_pi) + value;
+            s[v] = value;
+        }
+    }
+}
+
+// --- per-graph pass --------------------------------------------------------------------------------
+
+// The recursion on (G, G) (MATH §7, "per-graph pass"): stores √diag S before every ReLU step.
+inline void gntk_norms_one(const GNTKParams& p, GraphSet& A, int64_t g, std::vector<double>& buf,
+                           std::vector<int32_t>& ia, std::vector<int32_t>& ib, std::vector<double>& pack) {
+    const int64_t n = A.nodes(g), base = A.node_off[g];
+    buf.resize(size_t(3 * n * n));
+    double *S = buf.data(), *T = S + n * n, *M = T + n * n;
+    first_aggregation(A, g, A, g, S, n, ia, ib, pack);
+    for (int l = 1; l <= p.blocks; ++l) {
+        for (int r = 0; r < p.mlp_layers; ++r) {
+            const int64_t q = int64_t(l - 1) * p.mlp_layers + r;
+            double* a = A.norm + q * A.total_nodes + base;
+            double* ia_ = A.inv_norm + q * A.total_nodes + base;
+            for (int64_t u = 0; u < n; ++u) {
+                a[u] = std::sqrt(S[u * n + u]);
+                ia_[u] = a[u] > 0.0 ? 1.0 / a[u] : 0.0;
+            }
+            relu_step(a, ia_, a, ia_, n, n, 0, S, T);  // T is scratch here: only S is needed
+        }
+        if (l < p.blocks) {
+            aggregate_left(A, g, S, M, n, n);
+            aggregate_right(A, g, M, S, n, n);
+        }
+    }
+}
+
+// --- the Gram ----------------------------------------------------------------------------------------
+
+struct GNTKGramArgs {
+    GNTKParams p;
+    const GraphSet* A;
+    const GraphSet* B;
+    double* nngp = nullptr;  // may be null
+    int64_t ld_nngp = 0;
+    double* ntk = nullptr;   // may be null
+    int64_t ld_ntk = 0;
+    bool symmetric = false;  // B is A: pairs h >= g only, mirrored on store
+};
+
+struct GNTKWork {
+    std::vector<double> S, T, M, pack;
+    std::vector<int32_t> ia, ib;
+    std::vector<double> acc_nngp, acc_ntk;
+};
+
+// One work unit: row graph g against column graphs h0..h1-1 (consecutive).
+inline void gntk_unit(const GNTKGramArgs& a, int64_t g, int64_t h0, int64_t h1, GNTKWork& w) {
+    const GraphSet &A = *a.A, &B = *a.B;
+    const GNTKParams& p = a.p;
+    const int64_t ng = A.nodes(g), m = h1 - h0;
+    const int64_t c0 = B.node_off[h0], width = B.node_off[h1] - c0;
+    w.S.resize(size_t(ng * width));
+    w.T.resize(size_t(ng * width));
+    w.M.resize(size_t(ng * width));
+    w.acc_nngp.assign(size_t(m), 0.0);
+    w.acc_ntk.assign(size_t(m), 0.0);
+    double *S = w.S.data(), *T = w.T.data(), *M = w.M.data();
+    const double* wa = A.weight + A.node_off[g];
+    for (int64_t h = h0; h < h1; ++h) {
+        const int64_t off = B.node_off[h] - c0;
+        first_aggregation(A, g, B, h, S + off, width, w.ia, w.ib, w.pack);
+        if (p.jumping_knowledge) {
+            const double x = input_layer_sum(A, g, B, h);
+            w.acc_nngp[size_t(h - h0)] = x;
+            w.acc_ntk[size_t(h - h0)] = x;
+        }
+    }
+    std::copy(S, S + ng * width, T);
+    const int64_t self_col = (a.symmetric && h0 == g) ? 0 : -1;  // g itself leads the tile when clipped
+    for (int l = 1; l <= p.blocks; ++l) {
+        for (int r = 0; r < p.mlp_layers; ++r) {
+            const int64_t q = int64_t(l - 1) * p.mlp_layers + r;
+            relu_step(A.norm + q * A.total_nodes + A.node_off[g], A.inv_norm + q * A.total_nodes + A.node_off[g],
+                      B.norm + q * B.total_nodes + c0, B.inv_norm + q * B.total_nodes + c0, ng, width, self_col, S,
+                      T);
+        }
+        if (p.jumping_knowledge || l == p.blocks)
+            for (int64_t h = h0; h < h1; ++h) {
+                const int64_t off = B.node_off[h] - c0;
+                const double* wb = B.weight + B.node_off[h];
+                w.acc_nngp[size_t(h - h0)] += weighted_sum(S + off, width, ng, B.nodes(h), wa, wb);
+                w.acc_ntk[size_t(h - h0)] += weighted_sum(T + off, width, ng, B.nodes(h), wa, wb);
+            }
+        if (l < p.blocks)
+            for (double* X : {S, T}) {
+                aggregate_left(A, g, X, M, ng, width);
+                for (int64_t h = h0; h < h1; ++h) {
+                    const int64_t off = B.node_off[h] - c0;
+                    aggregate_right(B, h, M + off, X + off, ng, width);
+                }
+            }
+    }
+    for (int64_t h = h0; h < h1; ++h) {
+        const size_t k = size_t(h - h0);
+        const double scale = p.mean_pooling ? 1.0 / (A.size[g] * B.size[h]) : 1.0;
+        if (a.nngp) {
+            a.nngp[g * a.ld_nngp + h] = w.acc_nngp[k] * scale;
+            if (a.symmetric) a.nngp[h * a.ld_nngp + g] = w.acc_nngp[k] * scale;
+        }
+        if (a.ntk) {
+            a.ntk[g * a.ld_ntk + h] = w.acc_ntk[k] * scale;
+            if (a.symmetric) a.ntk[h * a.ld_ntk + g] = w.acc_ntk[k] * scale;
+        }
+    }
+}
+
+// Column tiles: consecutive graphs of B grouped until they hold at least `tile_nodes` nodes.
+inline std::vector<int64_t> graph_tiles(const GraphSet& B, int64_t tile_nodes) {
+    std::vector<int64_t> cut{0};
+    int64_t acc = 0;
+    for (int64_t h = 0; h < B.count; ++h) {
+        acc += B.nodes(h);
+        if (acc >= tile_nodes || h + 1 == B.count) {
+            cut.push_back(h + 1);
+            acc = 0;
+        }
+    }
+    return cut;
+}
+
+// Runtime ISA dispatch for the hot code (portable builds on x86-64 Linux with GCC). The clones name
+// ISA extensions, not "arch=" targets: GCC does not inline default-target helpers (acos_fast, the
+// loops above) into an "arch=" clone, which would leave every clone running the baseline code.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(FASTNTK_NATIVE)
+#define FASTNTK_GNTK_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), flatten))
+#else
+#define FASTNTK_GNTK_CLONES
+#endif
+
+FASTNTK_GNTK_CLONES static void gntk_unit_dispatch(const GNTKGramArgs& a, int64_t g, int64_t h0, int64_t h1,
+                                                     GNTKWork& w) {
+    gntk_unit(a, g, h0, h1, w);
+}
+FASTNTK_GNTK_CLONES static void gntk_norms_dispatch(const GNTKParams& p, GraphSet& A, int64_t g,
+                                                      std::vector<double>& buf, std::vector<int32_t>& ia,
+                                                      std::vector<int32_t>& ib, std::vector<double>& pack) {
+    gntk_norms_one(p, A, g, buf, ia, ib, pack);
+}
+
+// Per-graph pass over all graphs of A (fills A.norm / A.inv_norm). Returns false if interrupted.
+inline bool gntk_prepare(const GNTKParams& p, GraphSet& A, int n_threads, const std::function<bool()>& interrupted) {
+    const int nt = resolve_threads(n_threads);
+    const size_t nthreads = static_cast<size_t>(nt);
+    std::vector<std::vector<double>> buf(nthreads), pack(nthreads);
+    std::vector<std::vector<int32_t>> ia(nthreads), ib(nthreads);
+    return parallel_for(A.count, nt,
+                        [&](int64_t g, int tid) {
+                            gntk_norms_dispatch(p, A, g, buf[size_t(tid)], ia[size_t(tid)], ib[size_t(tid)],
+                                                pack[size_t(tid)]);
+                        },
+                        interrupted);
+}
+
+// The Gram block (all pairs, or pairs h >= g mirrored when symmetric). Units are (row graph,
+// column tile); with `symmetric` the tile containing g is clipped to start at g.
+inline bool gntk_gram(const GNTKGramArgs& a, int64_t tile_nodes, int n_threads,
+                      const std::function<bool()>& interrupted) {
+    const std::vector<int64_t> cut = graph_tiles(*a.B, tile_nodes);
+    const int64_t ntiles = int64_t(cut.size()) - 1;
+    // first tile of each row and the prefix count of units per row
+    std::vector<int64_t> first(size_t(a.A->count)), start(size_t(a.A->count) + 1, 0);
+    for (int64_t g = 0; g < a.A->count; ++g) {
+        int64_t t0 = 0;
+        if (a.symmetric) t0 = int64_t(std::upper_bound(cut.begin(), cut.end(), g) - cut.begin()) - 1;
+        first[size_t(g)] = t0;
+        start[size_t(g) + 1] = start[size_t(g)] + (ntiles - t0);
+    }
+    const int nt = resolve_threads(n_threads);
+    std::vector<GNTKWork> work(static_cast<size_t>(nt));
+    return parallel_for(start.back(), nt,
+                        [&](int64_t k, int tid) {
+                            const int64_t g =
+                                int64_t(std::upper_bound(start.begin(), start.end(), k) - start.begin()) - 1;
+                            const int64_t t = first[size_t(g)] + (k - start[size_t(g)]);
+                            int64_t h0 = cut[size_t(t)];
+                            if (a.symmetric) h0 = std::max(h0, g);
+                            gntk_unit_dispatch(a, g, h0, cut[size_t(t) + 1], work[size_t(tid)]);
+                        },
+                        interrupted);
+}
+
+}  // namespace fastntk
