@@ -166,8 +166,9 @@ _MADV_DONTNEED, _MS_SYNC = 4, 4
 
 
 def _file_rows(out):
-    """True for a writable, shared file mapping (np.memmap in mode r+ or w+)."""
-    return isinstance(out, np.memmap) and getattr(out, "_mmap", None) is not None and out.mode in ("r+", "w+")
+    """True for a shared file mapping (np.memmap in mode r, r+ or w+; not the private copy-on-write
+    mode "c", whose pages would be lost)."""
+    return isinstance(out, np.memmap) and getattr(out, "_mmap", None) is not None and out.mode in ("r", "r+", "w+")
 
 
 def _release_rows(out, r0, r1, sync):
@@ -327,7 +328,7 @@ def gram(kernel, X1, X2=None, *, get="ntk", out=None, max_memory="2GB", block_si
                     o[r0:r1, c0:c1] = v
                 if symmetric and not diagonal:
                     o[c0:c1, r0:r1] = v.T
-                if _file_rows(o):
+                if _file_rows(o):  # (read-only maps were refused by _check_out)
                     _release_rows(o, r0, r1, sync)
                     if symmetric and not diagonal:
                         _release_rows(o, c0, c1, sync)
