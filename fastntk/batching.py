@@ -184,7 +184,7 @@ def _release_rows(out, r0, r1, sync):
     hi = stop - stop % _PAGE
     if hi <= lo:
         return
-    addr, length = ctypes.c_void_p(lo), ctypes.c_size_t(hi - lo)
+    addr, length = ctypes.c_void_p(int(lo)), ctypes.c_size_t(int(hi - lo))
     if sync and _LIBC.msync(addr, length, _MS_SYNC) != 0:
         raise OSError(ctypes.get_errno(), "msync failed on the output memmap")
     _LIBC.madvise(addr, length, _MADV_DONTNEED)

@@ -65,7 +65,7 @@ def _ordered_sum(parts):
 
 def _bounds(chunks):
     edges = np.concatenate([[0], np.cumsum(chunks)]).astype(int)
-    return list(zip(edges[:-1], edges[1:]))
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
 
 
 class _LocalGram:
@@ -136,8 +136,16 @@ def _operator(K, block_size):
 def _nystrom(op, n, rank, mu, seed):
     """Randomized Nyström preconditioner (Frangella, Tropp & Udell 2021, Alg. 2.1 and eq. (5.3))."""
     rng = np.random.default_rng(seed)
-    Omega, _ = np.linalg.qr(rng.standard_normal((n, rank)))
+    # The factorisations are of thin n×r matrices: one BLAS thread is fast enough and avoids the
+    # heavy slowdown of a multi-threaded BLAS on a busy machine (also in `apply`).
+    with _one_blas_thread():
+        Omega, _ = np.linalg.qr(rng.standard_normal((n, rank)))
     Y = op.matmat(np.ascontiguousarray(Omega.T)).T  # K·Ω, (n, r)
+    with _one_blas_thread():
+        return _nystrom_factors(Omega, Y, n, mu)
+
+
+def _nystrom_factors(Omega, Y, n, mu):
     nu = np.sqrt(n) * np.finfo(np.float64).eps * np.linalg.norm(Y, 2)
     Y = Y + nu * Omega
     try:
@@ -154,8 +162,8 @@ def _nystrom(op, n, rank, mu, seed):
     scale = (lam[-1] + mu) / (lam + mu) - 1.0
 
     def apply(R):  # rows of R are residuals
-        C = R @ U
-        return R + (C * scale) @ U.T
+        with _one_blas_thread():
+            return R + ((R @ U) * scale) @ U.T
 
     return apply
 
