@@ -1,9 +1,11 @@
 """fastntk: Neural Tangent Kernels of infinitely wide networks, fast, on multicore CPUs."""
 from . import _core
 from . import activations
+from . import batching, distributed, progress, solvers
 from .fc import FullyConnected
 
 __version__ = "0.1.0"
 openmp = _core.openmp
 
-__all__ = ["FullyConnected", "activations", "openmp", "__version__"]
+__all__ = ["FullyConnected", "activations", "openmp", "__version__", "batching", "distributed", "progress",
+           "solvers"]

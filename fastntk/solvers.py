@@ -22,7 +22,6 @@ import warnings
 from collections import namedtuple
 
 import numpy as np
-import scipy.linalg
 
 CGResult = namedtuple("CGResult", "x iterations relative_residual converged")
 
@@ -146,6 +145,7 @@ def _nystrom(op, n, rank, mu, seed):
 
 
 def _nystrom_factors(Omega, Y, n, mu):
+    import scipy.linalg
     nu = np.sqrt(n) * np.finfo(np.float64).eps * np.linalg.norm(Y, 2)
     Y = Y + nu * Omega
     try:
