@@ -229,6 +229,28 @@ def _check_out(out, shape, dtype, name):
         raise ValueError(f"{name} is read-only")
 
 
+def _storage_name(out):
+    """Where an output lives, for the checkpoint's identity (so a checkpoint is not applied to other storage)."""
+    if isinstance(out, np.memmap) and out.filename:
+        return os.path.abspath(out.filename)
+    f = getattr(out, "file", None)
+    if f is not None and hasattr(f, "filename"):  # h5py.Dataset
+        return f"hdf5:{os.path.abspath(f.filename)}:{out.name}"
+    store_path = getattr(out, "store_path", None)  # zarr 3
+    if store_path is not None:
+        return f"zarr:{store_path}"
+    return type(out).__name__
+
+
+def same_inputs(X1, X2):
+    """X2 is X1, or both are equal numpy arrays: the Gram is then symmetric and computed as such
+    (as the kernels' own ``ntk(X1, X2)`` does)."""
+    if X2 is None or X2 is X1:
+        return True
+    return (isinstance(X1, np.ndarray) and isinstance(X2, np.ndarray) and X1.shape == X2.shape
+            and X1.dtype == X2.dtype and np.array_equal(X1, X2))
+
+
 def _block_keys(n1, n2, block, symmetric):
     nb1, nb2 = -(-n1 // block), -(-n2 // block)
     return [(i, j) for i in range(nb1) for j in range(i if symmetric else 0, nb2)]
@@ -241,16 +263,17 @@ def gram(kernel, X1, X2=None, *, get="ntk", out=None, max_memory="2GB", block_si
     Parameters
     ----------
     kernel : a fastntk kernel object (anything with ``prepare`` and ``fill``).
-    X1, X2 : inputs as the kernel's ``prepare`` takes them. ``X2=None`` gives the symmetric Gram of X1
-        (each off-diagonal block computed once and mirrored, so the result is symmetric to the bit).
+    X1, X2 : inputs as the kernel's ``prepare`` takes them. ``X2=None`` (or X2 equal to X1) gives the
+        symmetric Gram of X1 (each off-diagonal block computed once and mirrored: symmetric to the bit).
     get : "ntk", "nngp" or "both" (then ``out`` is a pair (nngp, ntk)).
     out : array-like of shape (len(X1), len(X2)) and the kernel's dtype: numpy array, ``numpy.memmap``
         (:func:`open_memmap`), zarr array or h5py dataset; for ``get="both"`` a pair of them.
         None allocates numpy arrays (refused with MemoryError if they cannot fit in memory).
     max_memory : working-memory budget besides the inputs ("2GB", "512MiB" or bytes); sets the block side.
     block_size : explicit block side (overrides max_memory).
-    checkpoint : path of a JSON file recording finished blocks. If it exists, its blocks are skipped
-        (it must describe the same computation, and ``out`` must hold what that run wrote).
+    checkpoint : path of a JSON file recording finished blocks (needs ``out``). If it exists, its blocks are
+        skipped and its block side is reused; it must describe the same computation (kernel, inputs, output
+        storage), and ``out`` must hold what that run wrote (the same memmap file, zarr or HDF5 dataset).
     progress : None (a bar when stderr is a terminal and tqdm is installed), True or False.
     sync : also wait for each block of a memmap to reach the disk before recording it (survives an
         OS crash, not just a killed process; slower).
@@ -265,7 +288,9 @@ def gram(kernel, X1, X2=None, *, get="ntk", out=None, max_memory="2GB", block_si
         raise ValueError(f"get must be 'ntk', 'nngp' or 'both', got {get!r}")
     if not isinstance(sync, bool):
         raise TypeError(f"sync must be True or False, got {sync!r}")
-    symmetric = X2 is None or X2 is X1
+    symmetric = same_inputs(X1, X2)
+    if checkpoint is not None and out is None:
+        raise ValueError("a checkpoint needs out= (the storage it describes; e.g. batching.open_memmap(...))")
     P1 = kernel.prepare(X1)
     P2 = P1 if symmetric else kernel.prepare(X2)
     n1, n2 = len(P1), len(P2)
@@ -287,8 +312,7 @@ def gram(kernel, X1, X2=None, *, get="ntk", out=None, max_memory="2GB", block_si
         identity = {
             "kernel": repr(kernel), "get": get, "shape": [n1, n2], "dtype": dtype.str, "symmetric": symmetric,
             "X1": _content_hash(X1), "X2": None if symmetric else _content_hash(X2),
-            "out": [os.path.abspath(o.filename) if isinstance(o, np.memmap) and o.filename else type(o).__name__
-                    for o in outs],
+            "out": [_storage_name(o) for o in outs],
             "fill_options": repr(sorted(fill_options.items())),
         }
         ckpt = Checkpoint(checkpoint, identity)

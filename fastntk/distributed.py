@@ -23,7 +23,7 @@ Example::
 """
 import numpy as np
 
-from .batching import _result_dtype, block_size_for
+from .batching import _result_dtype, block_size_for, same_inputs
 
 
 def _require_dask():
@@ -58,7 +58,7 @@ def gram(kernel, X1, X2=None, *, get="ntk", block_size=None, max_memory="512MB",
     if get not in ("ntk", "nngp", "both"):
         raise ValueError(f"get must be 'ntk', 'nngp' or 'both', got {get!r}")
     names = ["nngp", "ntk"] if get == "both" else [get]
-    symmetric = X2 is None or X2 is X1
+    symmetric = same_inputs(X1, X2)
     P1 = kernel.prepare(X1)
     P2 = P1 if symmetric else kernel.prepare(X2)
     n1, n2 = len(P1), len(P2)

@@ -83,6 +83,13 @@ def test_cross_gram_bitwise(block):
     np.testing.assert_array_equal(batching.gram(KERNEL, X2, X1, get="nngp", block_size=block), KERNEL.nngp(X2, X1))
 
 
+def test_equal_copy_of_x1_gives_the_symmetric_gram():
+    X = _points(90)
+    got = batching.gram(KERNEL, X, X.copy(), block_size=40)
+    np.testing.assert_array_equal(got, KERNEL.ntk(X))
+    np.testing.assert_array_equal(got, got.T)
+
+
 def test_budget_chooses_blocks_and_fill_options_pass_through():
     X = _points(300)
     calls = []
@@ -232,6 +239,11 @@ def test_checkpoint_of_another_computation_is_refused(tmp_path):
         batching.gram(fastntk.FullyConnected(2), X, out=out, block_size=32, checkpoint=ckpt)
     with pytest.raises(ValueError, match="different computation"):
         batching.gram(KERNEL, X, get="nngp", out=out, block_size=32, checkpoint=ckpt)
+    with pytest.raises(ValueError, match="needs out="):
+        batching.gram(KERNEL, X, checkpoint=tmp_path / "new.ckpt")
+    mm = batching.open_memmap(tmp_path / "other.npy", (60, 60), np.float64)
+    with pytest.raises(ValueError, match="different computation"):  # same computation, other storage
+        batching.gram(KERNEL, X, out=mm, block_size=32, checkpoint=ckpt)
     bad = tmp_path / "bad.ckpt"
     bad.write_text("not json")
     with pytest.raises(ValueError, match="not a fastntk checkpoint"):
