@@ -24,6 +24,7 @@ import os
 import pickle
 import re
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -64,12 +65,13 @@ def parse_memory(value):
 def block_size_for(max_memory, itemsize, n_outputs=1, n_max=None):
     """Side of the square blocks that keeps the working set of :func:`gram` within ``max_memory``.
 
-    Per block the working set is the block itself, its mirror (written transposed below the diagonal)
-    and a staging copy, i.e. at most 3·n_outputs·B²·itemsize bytes, plus two partially written memory
-    pages per touched row of a memmap. Inputs (X and the prepared statistics) come on top."""
+    The working set is two staging buffers (one being filled, one being written out), the block and its
+    mirror in the output's pages until they are released, i.e. at most 4·n_outputs·B²·itemsize bytes, plus
+    two partially written memory pages per touched row of a memmap. Inputs (X and the prepared
+    statistics) come on top."""
     budget = parse_memory(max_memory)
-    per_entry = 3 * n_outputs * itemsize
-    # 3·n·s·B² + 4·n·PAGE·B ≤ budget, solved for B.
+    per_entry = 4 * n_outputs * itemsize
+    # 4·n·s·B² + 4·n·PAGE·B ≤ budget, solved for B.
     a, b = per_entry, 4 * n_outputs * _PAGE
     side = int((-b + math.sqrt(b * b + 4 * a * budget)) / (2 * a))
     if side < 16:
@@ -203,9 +205,24 @@ def _persist(out, sync):
         out.flush()
 
 
-def _direct(out):
-    """Arrays the kernel can write into directly: numpy arrays with contiguous rows."""
-    return isinstance(out, np.ndarray) and out.ndim == 2 and (out.shape[1] <= 1 or out.strides[1] == out.itemsize)
+_SUBTILE = 256  # side of the transposed pieces of a mirror copy (both sides stay in cache)
+
+
+def _write_block(out, v, r0, c0, mirror):
+    """out[r0:, c0:] = v and, with ``mirror``, out[c0:, r0:] = vᵀ. A numpy array (memmap included) gets
+    the transpose in cache-sized pieces, several times faster than one strided copy; other array-likes
+    (zarr, HDF5) get it in one assignment, so that each of their chunks is written once."""
+    n_r, n_c = v.shape
+    out[r0:r0 + n_r, c0:c0 + n_c] = v
+    if not mirror:
+        return
+    if isinstance(out, np.ndarray):
+        for a in range(0, n_r, _SUBTILE):
+            for b in range(0, n_c, _SUBTILE):
+                out[c0 + b:c0 + min(b + _SUBTILE, n_c), r0 + a:r0 + min(a + _SUBTILE, n_r)] = \
+                    v[a:a + _SUBTILE, b:b + _SUBTILE].T
+    else:
+        out[c0:c0 + n_c, r0:r0 + n_r] = np.ascontiguousarray(v.T)
 
 
 def _result_dtype(P):
@@ -328,37 +345,51 @@ def gram(kernel, X1, X2=None, *, get="ntk", out=None, max_memory="2GB", block_si
 
     keys = _block_keys(n1, n2, block, symmetric)
     todo = [k for k in keys if ckpt is None or k not in ckpt.done]
-    direct = all(_direct(o) for o in outs)
-    staging = None if direct else np.empty(len(names) * block * block, dtype=dtype)
+    # Two staging buffers: the kernel fills one while a writer thread copies the other into `out` (and its
+    # mirror), releases the written pages and records the block. Disk writes (which the OS throttles once
+    # too many pages are dirty) then overlap with the computation instead of stalling it.
+    staging = [np.empty(len(names) * block * block, dtype=dtype) for _ in range(2)]
+    pending = [None, None]
+
+    def commit(views, r0, r1, c0, c1, mirror, key, bar):
+        for o, v in zip(outs, views):
+            _write_block(o, v, r0, c0, mirror)
+            if _file_rows(o):  # (read-only maps were refused by _check_out)
+                _release_rows(o, r0, r1, sync)
+                if mirror:
+                    _release_rows(o, c0, c1, sync)
+            else:
+                _persist(o, sync)
+        if ckpt is not None:
+            ckpt.mark(key)
+        bar.update(1)
 
     with _progress.bar(len(keys), desc="Gram blocks", unit="block", progress=progress,
-                       initial=len(keys) - len(todo)) as bar:
-        for i, j in todo:
-            r0, r1 = i * block, min((i + 1) * block, n1)
-            c0, c1 = j * block, min((j + 1) * block, n2)
-            Pi = P1.rows(r0, r1)
-            diagonal = symmetric and i == j
-            Pj = Pi if diagonal else P2.rows(c0, c1)
-            if direct:
-                views = [o[r0:r1, c0:c1] for o in outs]
-            else:
+                       initial=len(keys) - len(todo)) as bar, ThreadPoolExecutor(1) as writer:
+        try:
+            for step, (i, j) in enumerate(todo):
+                slot = step % 2
+                if pending[slot] is not None:
+                    pending[slot].result()  # this buffer's previous block is written
+                r0, r1 = i * block, min((i + 1) * block, n1)
+                c0, c1 = j * block, min((j + 1) * block, n2)
+                Pi = P1.rows(r0, r1)
+                diagonal = symmetric and i == j
+                Pj = Pi if diagonal else P2.rows(c0, c1)
                 size = (r1 - r0) * (c1 - c0)
-                views = [staging[k * size:(k + 1) * size].reshape(r1 - r0, c1 - c0) for k in range(len(names))]
-            targets = dict(zip(names, views))
-            kernel.fill(Pi, Pj, targets.get("nngp"), targets.get("ntk"), symmetric=diagonal, n_threads=n_threads,
-                        **fill_options)
-            for o, v in zip(outs, views):
-                if not direct:
-                    o[r0:r1, c0:c1] = v
-                if symmetric and not diagonal:
-                    o[c0:c1, r0:r1] = v.T
-                if _file_rows(o):  # (read-only maps were refused by _check_out)
-                    _release_rows(o, r0, r1, sync)
-                    if symmetric and not diagonal:
-                        _release_rows(o, c0, c1, sync)
-                else:
-                    _persist(o, sync)
-            if ckpt is not None:
-                ckpt.mark((i, j))
-            bar.update(1)
+                views = [staging[slot][k * size:(k + 1) * size].reshape(r1 - r0, c1 - c0) for k in range(len(names))]
+                targets = dict(zip(names, views))
+                kernel.fill(Pi, Pj, targets.get("nngp"), targets.get("ntk"), symmetric=diagonal,
+                            n_threads=n_threads, **fill_options)
+                pending[slot] = writer.submit(commit, views, r0, r1, c0, c1, symmetric and not diagonal, (i, j), bar)
+            for f in pending:
+                if f is not None:
+                    f.result()
+        except BaseException:
+            # Ctrl-C or an error: let the writes in flight finish (a block is recorded only once fully
+            # written), so nothing touches `out` after this call returns.
+            for f in pending:
+                if f is not None:
+                    f.exception()
+            raise
     return tuple(outs) if get == "both" else outs[0]

@@ -50,8 +50,8 @@ def test_parse_memory_rejects_types(bad):
 def test_block_size_respects_budget(budget, itemsize, n_out):
     B = batching.block_size_for(budget, itemsize, n_out)
     assert 16 <= B <= batching.MAX_BLOCK
-    # block + mirror + staging copy per output, plus partial pages of touched memmap rows
-    assert 3 * n_out * itemsize * B * B + 4 * n_out * os.sysconf("SC_PAGE_SIZE") * B <= batching.parse_memory(budget)
+    # two staging buffers + the block and its mirror in the output, plus partial pages of touched memmap rows
+    assert 4 * n_out * itemsize * B * B + 4 * n_out * os.sysconf("SC_PAGE_SIZE") * B <= batching.parse_memory(budget)
 
 
 def test_block_size_grows_with_budget_and_is_capped_by_n():
@@ -226,6 +226,33 @@ def test_resume_after_crash_mid_block(tmp_path, get):
     again = FailingKernel()
     batching.gram(again, X, get=get, out=out, block_size=50, checkpoint=ckpt)
     assert again.blocks == []
+
+
+class FlakyStorage:
+    """An array-like whose writes fail after `ok` assignments (a full disk, a lost network store)."""
+
+    def __init__(self, shape, ok):
+        self.data, self.ok = np.zeros(shape), ok
+        self.shape, self.dtype = self.data.shape, self.data.dtype
+
+    def __setitem__(self, key, value):
+        if self.ok == 0:
+            raise OSError("No space left on device")
+        self.ok -= 1
+        self.data[key] = value
+
+
+def test_write_errors_propagate_and_are_not_recorded(tmp_path):
+    X = _points(120)
+    ckpt = tmp_path / "K.ckpt"
+    # writes: (0,0) 1, (0,1) (0,2) (0,3) 2 each (block + mirror), (1,1) 1, then (1,2) fails at its mirror
+    store = FlakyStorage((120, 120), ok=9)
+    with pytest.raises(OSError, match="No space"):
+        batching.gram(KERNEL, X, out=store, block_size=30, checkpoint=ckpt)
+    assert sorted(map(tuple, json.loads(ckpt.read_text())["done"])) == [(0, 0), (0, 1), (0, 2), (0, 3), (1, 1)]
+    store.ok = 10**6
+    batching.gram(KERNEL, X, out=store, block_size=30, checkpoint=ckpt)
+    np.testing.assert_array_equal(store.data, KERNEL.ntk(X))
 
 
 def test_checkpoint_of_another_computation_is_refused(tmp_path):
