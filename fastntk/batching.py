@@ -181,8 +181,9 @@ def _release_rows(out, r0, r1, sync):
         return
     start = out.ctypes.data + r0 * out.strides[0]
     stop = out.ctypes.data + (r1 - 1) * out.strides[0] + out.shape[1] * out.itemsize
+    # Whole pages covering the rows, but for a partial last page (still being written by the next rows);
+    # dropping a page shared with the previous row is harmless: its content is in the page cache.
     lo = start - start % _PAGE
-    # Only whole pages inside the rows (a page shared with neighbours stays mapped until its turn).
     hi = stop - stop % _PAGE
     if hi <= lo:
         return
