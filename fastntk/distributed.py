@@ -23,6 +23,7 @@ Example::
 """
 import numpy as np
 
+from ._validation import check_positive_int
 from .batching import _result_dtype, block_size_for, same_inputs
 
 
@@ -68,7 +69,6 @@ def gram(kernel, X1, X2=None, *, get="ntk", block_size=None, max_memory="512MB",
     if block_size is None:
         block = block_size_for(max_memory, dtype.itemsize, len(names), max(n1, n2))
     else:
-        from ._validation import check_positive_int
         block = check_positive_int(block_size, "block_size", 1)
 
     def panels(P, n):
