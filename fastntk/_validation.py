@@ -68,6 +68,7 @@ def allocate_outputs(shape, dtype, count):
     if avail is not None and nbytes > avail:
         raise MemoryError(
             f"the result needs {nbytes / 2**30:.1f} GiB ({count} array(s) of shape {tuple(shape)}, {np.dtype(dtype)}) "
-            f"but only {avail / 2**30:.1f} GiB is available; pass out= (e.g. a numpy.memmap) or use "
-            f"fastntk.batching with max_memory=")
+            f"but only {avail / 2**30:.1f} GiB is available; pass out= (e.g. a numpy.memmap from "
+            f"fastntk.batching.open_memmap) or compute it block by block on disk with "
+            f"fastntk.batching.gram(kernel, X, out=..., max_memory='2GB')")
     return [np.empty(shape, dtype=dtype) for _ in range(count)]
