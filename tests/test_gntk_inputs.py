@@ -141,8 +141,8 @@ def test_degree_as_tag_orders(tmp_path):
     """Node 0 lists neighbour 2, node 1 lists 2, node 2 lists 0 and 1: the official loader's networkx
     graph meets the nodes in the order 0, 2, 1 and hands the i-th degree of that order to node i."""
     folder = write_tu(tmp_path, "1\n3 0\n0 1 2\n0 1 2\n0 2 0 1\n")
-    official = load_tu(folder, degree_as_tag=True)
-    by_index = load_tu(folder, degree_as_tag=True, tag_order="index")
+    official = load_tu(folder, degree_as_tag=True, tag_order="networkx")
+    by_index = load_tu(folder, degree_as_tag=True)  # the default
     # degrees by index: (1, 1, 2); official tags take them in the order (0, 2, 1): (1, 2, 1)
     deg_cols_index = by_index.graphs[0].features.toarray().argmax(axis=1)
     deg_cols_official = official.graphs[0].features.toarray().argmax(axis=1)
