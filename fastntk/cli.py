@@ -8,7 +8,7 @@ import importlib
 import sys
 
 COMMANDS = {
-    "demo": ("fastntk.demo", "a Gram matrix and a small kernel-regression study on bundled data"),
+    "demo": ("fastntk.demo", "an NTK Gram with its timing and the GNTK paper's MUTAG study on bundled data"),
     "pntk-quality": ("fastntk.studies.pntk_quality", "pNTK vs full empirical NTK of random MLPs against width"),
     "gntk-table": ("fastntk.gntk_cli", "the GNTK paper's TU graph benchmark protocol (accuracy table)"),
 }
