@@ -9,6 +9,7 @@ import sys
 
 COMMANDS = {
     "demo": ("fastntk.demo", "a Gram matrix and a small kernel-regression study on bundled data"),
+    "pinn-study": ("fastntk.studies.pinn_study", "PINN NTK study on 1-D Poisson: NTK drift vs width, spectra, adaptive weights"),
 }
 
 

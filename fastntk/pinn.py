@@ -342,8 +342,16 @@ def train(net, problem, *, lr=1e-5, steps=10_000, record_every=100, adaptive=Fal
     x_b, g, x_r, f = problem.points()
     nb, nr = x_b.shape[0], x_r.shape[0]
     # The loss sees each distinct boundary point once, weighted by its multiplicity.
-    xb_unique, first, counts = np.unique(x_b, return_index=True, return_counts=True)
+    xb_unique, first, inverse, counts = np.unique(x_b, return_index=True, return_inverse=True,
+                                                  return_counts=True)
     nu = xb_unique.shape[0]
+    expand = np.concatenate([inverse.ravel(), nu + np.arange(nr)])  # rows of the full K in the Gram of x
+
+    def ntk_blocks():
+        """K over the full boundary set (repeated points share their rows), and its blocks."""
+        K = net.ntk(x, op, n_threads=n_threads)[np.ix_(expand, expand)]
+        return K, K[:nb, :nb], K[:nb, nb:], K[nb:, nb:]
+
     x = np.concatenate([xb_unique, x_r])
     y = np.concatenate([g[first], f])
     op = np.vstack([_as_op(U, nu), _as_op(UXX, nr)])
@@ -356,7 +364,7 @@ def train(net, problem, *, lr=1e-5, steps=10_000, record_every=100, adaptive=Fal
     spec = net.spec
 
     theta0 = net.parameters()
-    K0, Kuu, _, Krr = net.ntk_blocks(x_b, x_r, n_threads=n_threads)
+    K0, Kuu, _, Krr = ntk_blocks()
     lam_b, lam_r = trace_weights(Kuu, Krr) if adaptive else (1.0, 1.0)
     hist = {"step": [], "loss_b": [], "loss_r": [], "param_change": [], "ntk_change": [], "lambda_b": [],
             "lambda_r": [], "rel_l2_error": []}
@@ -382,7 +390,7 @@ def train(net, problem, *, lr=1e-5, steps=10_000, record_every=100, adaptive=Fal
         _core.pinn_loss_grad(spec, x, op, y, w, v, gW, gb, nt)  # v = values before this step's update
         if step % record_every == 0 or step == steps:
             if step > 0 and (record_ntk or adaptive):
-                K, Kuu, _, Krr = net.ntk_blocks(x_b, x_r, n_threads=n_threads)
+                K, Kuu, _, Krr = ntk_blocks()
             record(step)
             if adaptive and step > 0:
                 lam_b, lam_r = trace_weights(Kuu, Krr)
@@ -394,7 +402,7 @@ def train(net, problem, *, lr=1e-5, steps=10_000, record_every=100, adaptive=Fal
         if not np.isfinite(v).all():
             raise FloatingPointError(f"training diverged at step {step} (lr={lr} too large?)")
 
-    K1, Kuu1, _, Krr1 = net.ntk_blocks(x_b, x_r, n_threads=n_threads)
+    K1, Kuu1, _, Krr1 = ntk_blocks()
     eig1 = {name: np.linalg.eigvalsh(M)[::-1] for name, M in (("K", K1), ("K_uu", Kuu1), ("K_rr", Krr1))}
     hist["eigenvalues_init"] = eig0
     hist["eigenvalues_final"] = eig1

@@ -79,6 +79,23 @@ inline int pinn_threads(int n_threads, int64_t work) {
     return int(std::min<int64_t>(resolve_threads(n_threads), useful));
 }
 
+// S = A·Bt for an ni × nj block (A rows of length d at stride lda, Bt packed d × nj), as gemm_tile;
+// a single column (the output layer) takes a vectorised dot product per row instead.
+template <class T>
+inline void pinn_gemm(const T* A, int64_t lda, const T* Bt, int64_t d, int ni, int nj, T* S) {
+    if (nj != 1) {
+        gemm_tile(A, lda, Bt, d, ni, nj, S);
+        return;
+    }
+    for (int i = 0; i < ni; ++i) {
+        const T* a = A + int64_t(i) * lda;
+        T s = T(0);
+#pragma omp simd reduction(+ : s)
+        for (int64_t k = 0; k < d; ++k) s += a[k] * Bt[k];
+        S[i] = s;
+    }
+}
+
 // Forward streams of all layers for the points x[0..n).
 template <class T>
 void pinn_forward(const PinnNet<T>& net, const T* x, int64_t n, PinnStreams<T>& st, int n_threads) {
@@ -116,7 +133,7 @@ void pinn_forward(const PinnNet<T>& net, const T* x, int64_t n, PinnStreams<T>& 
                 const int64_t i0 = task * kPinnChunk, i1 = std::min(n, i0 + kPinnChunk);
                 const int rows = int(3 * (i1 - i0));
                 T* z = Z + 3 * i0 * dout;
-                gemm_tile(G + 3 * i0 * din, din, Wt, din, rows, int(dout), z);
+                pinn_gemm(G + 3 * i0 * din, din, Wt, din, rows, int(dout), z);
                 for (int64_t i = 0; i < i1 - i0; ++i) {
                     T* zv = z + 3 * i * dout;
                     T* zx = zv + dout;
@@ -204,21 +221,33 @@ void pinn_parameter_gradient(const PinnNet<T>& net, PinnStreams<T>& st, const st
     for (int l = 0; l < net.layers(); ++l) {
         const int64_t din = net.width[size_t(l)], dout = net.width[size_t(l) + 1];
         const T* D = st.D[size_t(l)].data();
-        T* Dt = st.scratch_of(size_t(dout * m));  // D_lᵀ, dout × 3n
-        for (int64_t r = 0; r < m; ++r)
-            for (int64_t k = 0; k < dout; ++k) Dt[k * m + r] = D[r * dout + k];
-        const int64_t block = 8, tasks = (dout + block - 1) / block;
         const T a = net.alpha[size_t(l)];
         T* gW = grad_W[size_t(l)];
-        parallel_for(
-            tasks, pinn_threads(n_threads, m * din * dout),
-            [&](int64_t task, int) {
-                const int64_t r0 = task * block, r1 = std::min(dout, r0 + block);
-                T* out = gW + r0 * din;
-                gemm_tile(Dt + r0 * m, m, st.G[size_t(l)].data(), m, int(r1 - r0), int(din), out);
-                for (int64_t q = 0; q < (r1 - r0) * din; ++q) out[q] *= a;
-            },
-            nullptr);
+        const T* G = st.G[size_t(l)].data();
+        if (din == 1) {  // the input layer: grad_W is a column, Σ_rows D[r]·g[r] accumulated row by row
+            for (int64_t k = 0; k < dout; ++k) gW[k] = T(0);
+            for (int64_t r = 0; r < m; ++r) {
+                const T* d = D + r * dout;
+                const T g = G[r];
+#pragma omp simd
+                for (int64_t k = 0; k < dout; ++k) gW[k] += d[k] * g;
+            }
+            for (int64_t k = 0; k < dout; ++k) gW[k] *= a;
+        } else {
+            T* Dt = st.scratch_of(size_t(dout * m));  // D_lᵀ, dout × 3n
+            for (int64_t r = 0; r < m; ++r)
+                for (int64_t k = 0; k < dout; ++k) Dt[k * m + r] = D[r * dout + k];
+            const int64_t block = 8, tasks = (dout + block - 1) / block;
+            parallel_for(
+                tasks, pinn_threads(n_threads, m * din * dout),
+                [&](int64_t task, int) {
+                    const int64_t r0 = task * block, r1 = std::min(dout, r0 + block);
+                    T* out = gW + r0 * din;
+                    gemm_tile(Dt + r0 * m, m, G, m, int(r1 - r0), int(din), out);
+                    for (int64_t q = 0; q < (r1 - r0) * din; ++q) out[q] *= a;
+                },
+                nullptr);
+        }
         for (int64_t k = 0; k < dout; ++k) {
             T s = T(0);
             for (int64_t i = 0; i < n; ++i) s += D[3 * i * dout + k];

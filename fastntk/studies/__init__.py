@@ -1,0 +1,1 @@
+"""Studies reproducing figures of the source papers (each a `fastntk <command>`)."""
