@@ -301,3 +301,32 @@ def test_training_divergence_is_reported():
     with pytest.raises(FloatingPointError, match="diverged"):
         train(PINN((20,), seed=0), Poisson1D(a=1, n_boundary=4, n_collocation=10), lr=10.0, steps=200,
               record_every=1000)
+
+
+def test_ntk_matches_torch_autograd_jacobians():
+    """A second, independent reference: PyTorch's autograd differentiates u twice in x and then in θ."""
+    torch = pytest.importorskip("torch")
+    from torch.func import grad, jacrev, vmap
+
+    net = PINN((6, 5), parameterization="standard", input_shift=0.5, input_scale=0.29, seed=7)
+    rng = np.random.default_rng(3)
+    x, op = rng.uniform(0, 1, 9), _ops(rng, 9)
+    params = {f"{k}{l}": torch.tensor(a) for l, (W, b) in enumerate(zip(net.W, net.b)) for k, a in (("W", W), ("b", b))}
+
+    def u(p, t):
+        g = ((t - net.input_shift) / net.input_scale).reshape(1)
+        for l in range(len(net.W)):
+            z = net.alpha[l] * p[f"W{l}"] @ g + net.beta[l] * p[f"b{l}"]
+            g = torch.tanh(z) if l < len(net.W) - 1 else z
+        return g[0]
+
+    ux = grad(u, argnums=1)
+    uxx = grad(ux, argnums=1)
+
+    def v(p, t, c):
+        return c[0] * u(p, t) + c[1] * ux(p, t) + c[2] * uxx(p, t)
+
+    J = vmap(jacrev(v), in_dims=(None, 0, 0))(params, torch.tensor(x), torch.tensor(op))
+    J = torch.cat([J[k].reshape(len(x), -1) for k in params], 1).numpy()
+    K = net.ntk(x, op)
+    np.testing.assert_allclose(K, J @ J.T, rtol=0, atol=1e-12 * np.abs(K).max())
