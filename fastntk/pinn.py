@@ -185,7 +185,7 @@ class PINN:
             x2, o2 = x1, o1
         else:
             x2 = x1 if x2 is None else _as_x(x2, "x2")
-            o2 = _as_op(o1 if op2 is None else op2, x2.shape[0], "op2")
+            o2 = _as_op(op1 if op2 is None else op2, x2.shape[0], "op2")
         check_positive_int(tile_size, "tile_size", 1)
         n1, n2 = x1.shape[0], x2.shape[0]
         stream_bytes = 3 * 8 * 3 * (n1 + n2) * sum((1,) + self.widths)
@@ -216,7 +216,10 @@ class PINN:
         n = x.shape[0]
         o = _as_op(op, n)
         y = _as_x(y, "y")
-        w = np.ascontiguousarray(np.broadcast_to(np.asarray(w, dtype=np.float64), (n,)))
+        w = np.asarray(w, dtype=np.float64)
+        if w.shape not in ((), (n,)):
+            raise ValueError(f"w must be a number or hold one weight per point ({n}), got shape {w.shape}")
+        w = np.ascontiguousarray(np.broadcast_to(w, (n,)))
         if y.shape[0] != n:
             raise ValueError(f"y has {y.shape[0]} values for {n} points")
         if not np.isfinite(w).all():
@@ -251,7 +254,7 @@ def infinite_width_ntk(x1, op1=U, x2=None, op2=None, *, activation="tanh", order
         x2, o2 = x1, o1
     else:
         x2 = x1 if x2 is None else _as_x(x2, "x2")
-        o2 = _as_op(o1 if op2 is None else op2, x2.shape[0], "op2")
+        o2 = _as_op(op1 if op2 is None else op2, x2.shape[0], "op2")
     nodes, weights = np.polynomial.hermite_e.hermegauss(order)
     weights = weights / weights.sum()
     w = np.repeat(nodes, order)[None, :]
@@ -291,8 +294,8 @@ class Poisson1D:
     n_collocation: int = 100
 
     def __post_init__(self):
-        if not isinstance(self.a, numbers.Real) or not math.isfinite(self.a):
-            raise ValueError(f"a must be a finite number, got {self.a!r}")
+        if not isinstance(self.a, numbers.Real) or not math.isfinite(self.a) or self.a == 0:
+            raise ValueError(f"a must be a finite nonzero number, got {self.a!r}")
         check_positive_int(self.n_boundary, "n_boundary", 2)
         check_positive_int(self.n_collocation, "n_collocation", 1)
 

@@ -181,6 +181,8 @@ struct PinnSpec {
         for (size_t l = 0; l < L; ++l) {
             net.alpha.push_back(alpha[l].cast<double>());
             net.beta.push_back(beta[l].cast<double>());
+            if (!std::isfinite(net.alpha.back()) || !std::isfinite(net.beta.back()))
+                throw py::value_error("PinnSpec: alpha and beta must be finite");
         }
         net.width.push_back(1);
         for (size_t l = 0; l < L; ++l) {

@@ -140,6 +140,8 @@ def test_symmetric_and_deterministic_across_threads_and_tiles():
             assert np.array_equal(net.ntk(x, op, n_threads=nt, tile_size=tile), K)
     # a cross Gram between the same sets reproduces the upper triangle entry for entry
     cross = net.ntk(x, op, x, op, n_threads=2, tile_size=5)
+    # a shared (c0, c1, c2) applies to x2 as well
+    np.testing.assert_array_equal(net.ntk(x, UXX, x[:5]), net.ntk(x, UXX, x[:5], UXX))
     iu = np.triu_indices(70)
     assert np.array_equal(cross[iu], K[iu])
     out = np.zeros((70, 90))[:, :70]  # rows with a stride
@@ -295,6 +297,12 @@ def test_bad_input_raises():
         infinite_width_ntk([0.0], order=400)
     with pytest.raises(ValueError, match="n_boundary"):
         Poisson1D(n_boundary=1)
+    with pytest.raises(ValueError, match="nonzero"):
+        Poisson1D(a=0)
+    with pytest.raises(ValueError, match="one weight per point"):
+        net.loss_and_grad([0.0, 1.0], U, [0.0, 0.0], w=[1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="op2"):
+        net.ntk([0.0, 1.0], np.ones((2, 3)), [0.5])  # per-point op1 cannot describe x2
 
 
 def test_training_divergence_is_reported():
