@@ -64,6 +64,7 @@ NETS = [
     dict(widths=(5, 4), activation="tanh", parameterization="ntk", input_shift=0.4, input_scale=0.3),
     dict(widths=(6, 3), activation="sin", parameterization="standard", input_shift=-0.2, input_scale=2.0),
     dict(widths=(4, 5, 3), activation="tanh", parameterization="standard"),
+    dict(widths=(3, 1, 2), activation="sin", parameterization="ntk"),  # a hidden layer of width 1
 ]
 
 # ---------------------------------------------------------------- finite width, exact checks

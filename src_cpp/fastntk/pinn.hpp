@@ -61,7 +61,7 @@ struct PinnStreams {
     std::vector<std::vector<T>> S;  // S[l] (hidden l): σ', σ'', σ''' at the value of Z[l], 3n × width[l+1]
     std::vector<std::vector<T>> D;  // D[l]: adjoint ∂v/∂Z[l], 3n × width[l+1]
     std::vector<T> scratch;         // packed / transposed operands of the GEMMs
-    std::vector<std::vector<T>> per_thread;
+    std::vector<std::vector<T>> per_thread;  // one buffer per thread for the backward pass
     T* scratch_of(size_t size) {
         if (scratch.size() < size) scratch.resize(size);
         return scratch.data();
@@ -191,7 +191,7 @@ void pinn_backward(const PinnNet<T>& net, const T* op, const T* weight, PinnStre
             [&](int64_t task, int tid) {
                 const int64_t i0 = task * kPinnChunk, i1 = std::min(n, i0 + kPinnChunk);
                 T* gb = gbar[size_t(tid)].data();
-                gemm_tile(D + 3 * i0 * dout, dout, W, dout, int(3 * (i1 - i0)), int(din), gb);
+                pinn_gemm(D + 3 * i0 * dout, dout, W, dout, int(3 * (i1 - i0)), int(din), gb);
                 for (int64_t i = 0; i < i1 - i0; ++i) {
                     const T* g = gb + 3 * i * din;
                     const T* z = Zb + 3 * (i0 + i) * din;
