@@ -65,6 +65,7 @@ NETS = [
     dict(widths=(6, 3), activation="sin", parameterization="standard", input_shift=-0.2, input_scale=2.0),
     dict(widths=(4, 5, 3), activation="tanh", parameterization="standard"),
     dict(widths=(3, 1, 2), activation="sin", parameterization="ntk"),  # a hidden layer of width 1
+    dict(widths=(24, 25), activation="tanh", parameterization="ntk"),  # the 24×25 layer takes the stream GEMMs
 ]
 
 # ---------------------------------------------------------------- finite width, exact checks

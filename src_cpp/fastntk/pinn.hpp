@@ -12,7 +12,9 @@
 //   D_zx = ḡ_x σ' + 2 ḡ_xx σ'' z_x,  D_zxx = ḡ_xx σ'.
 // Then ∂v/∂W_l = α_l Σ_s D_s g_sᵀ has rank ≤ 3 and ∂v/∂b_l = β_l D_value, so (as in MATH §5)
 //   K(i, j) = Σ_l [ α_l² Σ_{s,t} ⟨D_l[i,s], D_l[j,t]⟩⟨g_l[i,s], g_l[j,t]⟩ + β_l² ⟨D_l[i,0], D_l[j,0]⟩ ]:
-// per layer two GEMMs over the 3N stream rows. K_uu, K_ur, K_rr are blocks of one such Gram.
+// per layer two GEMMs over the 3N stream rows. Thin layers (the input and output layers, whose
+// weights are vectors) are cheaper through their explicit Jacobian rows, one GEMM over N rows.
+// K_uu, K_ur, K_rr are blocks of one such Gram.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -60,6 +62,7 @@ struct PinnStreams {
     std::vector<std::vector<T>> Z;  // Z[l]: pre-activation of layer l, 3n × width[l+1]
     std::vector<std::vector<T>> S;  // S[l] (hidden l): σ', σ'', σ''' at the value of Z[l], 3n × width[l+1]
     std::vector<std::vector<T>> D;  // D[l]: adjoint ∂v/∂Z[l], 3n × width[l+1]
+    std::vector<std::vector<T>> J;  // J[l]: explicit ∂v/∂(W_l, b_l) rows for thin layers (pinn_explicit)
     std::vector<T> scratch;         // packed / transposed operands of the GEMMs
     std::vector<std::vector<T>> per_thread;  // one buffer per thread for the backward pass
     T* scratch_of(size_t size) {
@@ -278,6 +281,47 @@ T pinn_loss_grad(const PinnNet<T>& net, const T* x, const T* op, const T* y, con
     return loss;
 }
 
+// A layer's share of K costs din·dout + dout per pair through its explicit Jacobian rows and
+// 9·(din + dout) through the stream products: thin layers (the input layer, din = 1, and the
+// output layer, dout = 1) take the explicit rows.
+inline bool pinn_explicit(int64_t din, int64_t dout) { return din * dout + dout <= 9 * (din + dout); }
+
+// Explicit rows of the thin layers: [α_l vec(Σ_s D_s g_sᵀ), β_l D_value] per point.
+template <class T>
+void pinn_jacobian_rows(const PinnNet<T>& net, PinnStreams<T>& st) {
+    const int64_t n = st.n;
+    st.J.resize(size_t(net.layers()));
+    for (int l = 0; l < net.layers(); ++l) {
+        const int64_t din = net.width[size_t(l)], dout = net.width[size_t(l) + 1];
+        if (!pinn_explicit(din, dout)) continue;
+        const int64_t P = din * dout + dout;
+        const T a = net.alpha[size_t(l)], be = net.beta[size_t(l)];
+        st.J[size_t(l)].resize(size_t(n * P));
+        for (int64_t i = 0; i < n; ++i) {
+            const T* D = st.D[size_t(l)].data() + 3 * i * dout;
+            const T* G = st.G[size_t(l)].data() + 3 * i * din;
+            T* row = st.J[size_t(l)].data() + i * P;
+            for (int64_t r = 0; r < dout; ++r)
+                for (int64_t c = 0; c < din; ++c)
+                    row[r * din + c] = a * (D[r] * G[c] + D[dout + r] * G[din + c] + D[2 * dout + r] * G[2 * din + c]);
+            for (int64_t r = 0; r < dout; ++r) row[din * dout + r] = be * D[r];
+        }
+    }
+}
+
+// Work elements of one tile: the larger of a layer's explicit product (P·tile + tile²) and its
+// stream products (3·tile·max(din, dout) + 2·(3·tile)²).
+template <class T>
+int64_t pinn_tile_work(const PinnNet<T>& net, int64_t tile) {
+    int64_t need = 0;
+    for (int l = 0; l < net.layers(); ++l) {
+        const int64_t din = net.width[size_t(l)], dout = net.width[size_t(l) + 1];
+        need = std::max(need, pinn_explicit(din, dout) ? (din * dout + dout) * tile + tile * tile
+                                                       : 3 * tile * std::max(din, dout) + 18 * tile * tile);
+    }
+    return need;
+}
+
 template <class T>
 struct PinnGramArgs {
     const PinnNet<T>* net;
@@ -288,10 +332,10 @@ struct PinnGramArgs {
     bool symmetric;
 };
 
-// One tile of the Gram: for every layer the (3ni × 3nj) products of the g-streams and of the
-// adjoint streams, combined entry by entry in a fixed order (so a value never depends on the tile
-// size), then stored and, for symmetric Grams, mirrored. `work` holds
-// 3·tile·max_width + 2·(3·tile)² elements.
+// One tile of the Gram: for every layer either the product of its explicit Jacobian rows or the
+// (3ni × 3nj) products of the g-streams and of the adjoint streams, combined entry by entry in a
+// fixed order (so a value never depends on the tile size), then stored and, for symmetric Grams,
+// mirrored. `work` holds pinn_tile_work elements.
 template <class T>
 void pinn_tile(const PinnGramArgs<T>& g, const Tile& t, T* work) {
     const PinnNet<T>& net = *g.net;
@@ -303,6 +347,17 @@ void pinn_tile(const PinnGramArgs<T>& g, const Tile& t, T* work) {
     std::vector<T> K(size_t(ni) * size_t(nj), T(0));
     for (int l = 0; l < net.layers(); ++l) {
         const int64_t din = net.width[size_t(l)], dout = net.width[size_t(l) + 1];
+        if (pinn_explicit(din, dout)) {
+            const int64_t P = din * dout + dout;
+            T* JJ = work;
+            T* Jt = JJ + int64_t(ni) * nj;
+            const T* B = g.s2->J[size_t(l)].data() + t.j0 * P;
+            for (int c = 0; c < nj; ++c)
+                for (int64_t k = 0; k < P; ++k) Jt[k * nj + c] = B[c * P + k];
+            gemm_tile(g.s1->J[size_t(l)].data() + t.i0 * P, P, Jt, P, ni, nj, JJ);
+            for (int64_t e = 0; e < int64_t(ni) * nj; ++e) K[size_t(e)] += JJ[e];
+            continue;
+        }
         for (int pass = 0; pass < 2; ++pass) {
             const int64_t d = pass == 0 ? din : dout;
             const T* A = (pass == 0 ? g.s1->G : g.s1->D)[size_t(l)].data() + 3 * t.i0 * d;
@@ -347,16 +402,16 @@ bool pinn_ntk(const PinnNet<T>& net, const T* x1, const T* op1, int64_t n1, cons
     PinnStreams<T> s1, s2;
     pinn_forward(net, x1, n1, s1, n_threads);
     pinn_backward(net, op1, static_cast<const T*>(nullptr), s1, n_threads);
+    pinn_jacobian_rows(net, s1);
     if (!symmetric) {
         pinn_forward(net, x2, n2, s2, n_threads);
         pinn_backward(net, op2, static_cast<const T*>(nullptr), s2, n_threads);
+        pinn_jacobian_rows(net, s2);
     }
-    int64_t max_width = 1;
-    for (int64_t w : net.width) max_width = std::max(max_width, w);
     PinnGramArgs<T> g{&net, &s1, symmetric ? &s1 : &s2, out, ld, symmetric};
     const std::vector<Tile> tiles = make_tiles(n1, n2, tile, symmetric);
     const int nt = resolve_threads(n_threads);
-    std::vector<std::vector<T>> work(size_t(nt), std::vector<T>(size_t(3 * tile * max_width + 18 * tile * tile)));
+    std::vector<std::vector<T>> work(size_t(nt), std::vector<T>(size_t(pinn_tile_work(net, tile))));
     return parallel_for(
         int64_t(tiles.size()), nt, [&](int64_t k, int tid) { pinn_tile(g, tiles[size_t(k)], work[size_t(tid)].data()); },
         interrupted);
