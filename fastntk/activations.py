@@ -235,7 +235,8 @@ class Custom(Quadrature):
         if not callable(fn) or not callable(dfn):
             raise TypeError("Custom activation needs callables fn and dfn (the derivative)")
         self._fn, self._dfn, self.grid, self.name = fn, dfn, int(grid), name
-        probe = np.asarray(fn(np.linspace(-1.0, 1.0, 5)), dtype=float)
+        with np.errstate(all="ignore"):
+            probe = np.asarray(fn(np.linspace(-1.0, 1.0, 5)), dtype=float)
         if probe.shape != (5,):
             raise ValueError("Custom fn must map an array to an array of the same shape (vectorised)")
 
@@ -253,7 +254,8 @@ class Custom(Quadrature):
         # |v| ≤ √b·√(z_k² + z_l²) ≤ √2·max|z|·√b for the quadrature points (dual.hpp), plus a margin.
         r = 1.05 * math.sqrt(2.0) * float(np.abs(z).max()) * math.sqrt(max(max_variance, 1e-300)) + 1e-6
         x = np.linspace(-r, r, self.grid)
-        f, df = self.fn(x), self.dfn(x)
+        with np.errstate(all="ignore"):
+            f, df = self.fn(x), self.dfn(x)
         if not (np.isfinite(f).all() and np.isfinite(df).all()):
             raise ValueError(f"Custom activation {self.name!r} returned non-finite values on [{-r:.3g}, {r:.3g}]")
         s.table_f, s.table_df = np.ascontiguousarray(f), np.ascontiguousarray(df)

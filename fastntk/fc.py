@@ -97,10 +97,13 @@ class FullyConnected:
         X = as_points(X, "X")
         spec = _spec if _spec is not None else self._spec(X.shape[1], X)
         n = X.shape[0]
-        stats = np.empty((2 * self.depth, n), dtype=X.dtype)
+        stats = np.empty((3 * self.depth, n), dtype=X.dtype)
         nngp_diag = np.empty((1, n), dtype=X.dtype)
         ntk_diag = np.empty((1, n), dtype=X.dtype)
         _core.fc_point_pass(spec, X, stats, nngp_diag, ntk_diag, check_n_threads(n_threads))
+        if not (np.isfinite(stats).all() and np.isfinite(nngp_diag).all() and np.isfinite(ntk_diag).all()):
+            raise ValueError("the kernel overflows for these inputs (|x| too large for the "
+                             f"{X.dtype} recursion); rescale X")
         return Prepared(X, stats, nngp_diag[0], ntk_diag[0])
 
     def fill(self, P1, P2, out_nngp=None, out_ntk=None, *, symmetric=False, n_threads=None, tile_size=None,
@@ -117,8 +120,11 @@ class FullyConnected:
     # -- public API ----------------------------------------------------------------------------------
     def _compute(self, X1, X2, want_nngp, want_ntk, n_threads, tile_size, out):
         A = as_points(X1, "X1")
-        symmetric = X2 is None or X2 is X1
-        B = A if symmetric else as_points(X2, "X2")
+        B = A if X2 is None or X2 is X1 else as_points(X2, "X2")
+        # X2 equal to X1 (a copy, another view) takes the symmetric path: ρ(x, x) = 1 exactly on the
+        # diagonal, half the work, and a result bitwise equal to ntk(X1).
+        symmetric = B is A or (B.shape == A.shape and B.dtype == A.dtype and np.array_equal(A, B))
+        B = A if symmetric else B
         if A.shape[1] != B.shape[1]:
             raise ValueError(f"X1 has {A.shape[1]} features but X2 has {B.shape[1]}")
         if A.dtype != B.dtype:

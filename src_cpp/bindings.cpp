@@ -2,6 +2,7 @@
 // n_threads, releases the GIL while it computes and writes into caller-provided arrays.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <mutex>
 #include <stdexcept>
@@ -29,6 +30,7 @@ View2D<T> view2d(py::array& a, const char* name, bool writable) {
         throw py::type_error(std::string(name) + ": wrong dtype");
     if (a.ndim() != 2) throw py::value_error(std::string(name) + ": expected a 2-D array");
     if (writable && !a.writeable()) throw py::value_error(std::string(name) + ": array is read-only");
+    if (a.size() == 0) return {nullptr, a.shape(0), a.shape(1), a.shape(1)};
     const auto s0 = a.strides(0), s1 = a.strides(1);
     if (a.shape(1) > 1 && s1 != ssize_t(sizeof(T)))
         throw py::value_error(std::string(name) + ": columns must be contiguous");
@@ -102,8 +104,8 @@ void fc_point_pass_t(const FCSpec& spec, py::array X, py::array stats, py::array
     auto st = view2d<T>(stats, "stats", true);
     auto nd = view2d<T>(nngp_diag, "nngp_diag", true);
     auto td = view2d<T>(ntk_diag, "ntk_diag", true);
-    if (st.rows != 2 * int64_t(spec.depth) || st.cols != x.rows || st.ld != x.rows)
-        throw py::value_error("stats must be a contiguous (2*depth, n) array");
+    if (st.rows != Points<T>::per_layer * int64_t(spec.depth) || st.cols != x.rows || st.ld != x.rows)
+        throw py::value_error("stats must be a contiguous (3*depth, n) array");
     if (nd.rows * nd.cols != x.rows || td.rows * td.cols != x.rows) throw py::value_error("diag arrays must hold n values");
     BoundActivation<T> act(spec.act);
     const FCParams<T> p = fc_params(spec, act);
@@ -119,9 +121,10 @@ void fc_gram_t(const FCSpec& spec, py::array X1, py::array stats1, py::array X2,
     auto s1 = view2d<T>(stats1, "stats1", false);
     auto s2 = view2d<T>(stats2, "stats2", false);
     if (x1.cols != x2.cols) throw py::value_error("X1 and X2 have different feature counts");
-    if (s1.rows != 2 * int64_t(spec.depth) || s1.cols != x1.rows || s1.ld != x1.rows ||
-        s2.rows != 2 * int64_t(spec.depth) || s2.cols != x2.rows || s2.ld != x2.rows)
-        throw py::value_error("stats arrays must be contiguous (2*depth, n)");
+    const int64_t rows = Points<T>::per_layer * int64_t(spec.depth);
+    if (s1.rows != rows || s1.cols != x1.rows || s1.ld != x1.rows || s2.rows != rows || s2.cols != x2.rows ||
+        s2.ld != x2.rows)
+        throw py::value_error("stats arrays must be contiguous (3*depth, n)");
     if (symmetric && (x1.rows != x2.rows)) throw py::value_error("symmetric Gram needs X2 = X1");
     if (tile < 1) throw py::value_error("tile must be >= 1");
     FCGramArgs<T> g;
@@ -158,6 +161,27 @@ void dispatch(py::array X, F64 f64, F32 f32) {
     if (py::isinstance<py::array_t<double>>(X) && X.dtype().kind() == 'f' && X.itemsize() == 8) f64();
     else if (py::isinstance<py::array_t<float>>(X) && X.dtype().kind() == 'f' && X.itemsize() == 4) f32();
     else throw py::type_error("expected a float32 or float64 array");
+}
+
+template <class T, T (*F)(T)>
+py::array_t<T> apply_elementwise(py::array_t<T, py::array::c_style | py::array::forcecast> x) {
+    py::array_t<T> y(x.size());
+    for (ssize_t i = 0; i < x.size(); ++i) y.mutable_data()[i] = F(x.data()[i]);
+    return y;
+}
+
+template <class T>
+T sin_of(T x) {
+    T s, c;
+    sincos_fast(x, s, c);
+    return s;
+}
+
+template <class T>
+T cos_of(T x) {
+    T s, c;
+    sincos_fast(x, s, c);
+    return c;
 }
 
 // ---- physics-informed network (MATH §6) ----
@@ -295,6 +319,14 @@ PYBIND11_MODULE(_core, m) {
 #endif
     m.def("max_threads", []() { return resolve_threads(0); });
 
+    // The vectorisable elementary functions of simd_math.hpp, exposed for accuracy tests.
+    m.def("simd_acos", &apply_elementwise<double, acos_fast<double>>);
+    m.def("simd_asin", &apply_elementwise<double, asin_fast<double>>);
+    m.def("simd_exp", &apply_elementwise<double, exp_fast<double>>);
+    m.def("simd_sin", &apply_elementwise<double, sin_of<double>>);
+    m.def("simd_cos", &apply_elementwise<double, cos_of<double>>);
+    m.def("simd_acos_f32", &apply_elementwise<float, acos_fast<float>>);
+
     py::class_<ActivationSpec>(m, "ActivationSpec")
         .def(py::init<>())
         .def_readwrite("kind", &ActivationSpec::kind)
@@ -322,7 +354,7 @@ PYBIND11_MODULE(_core, m) {
         },
         py::arg("spec"), py::arg("X"), py::arg("stats"), py::arg("nngp_diag"), py::arg("ntk_diag"),
         py::arg("n_threads") = 0,
-        "Per-point pass: row statistics (2*depth, n) and the NNGP/NTK diagonals (as (1, n) arrays).");
+        "Per-point pass: row statistics (3*depth, n) and the NNGP/NTK diagonals (as (1, n) arrays).");
     m.def(
         "fc_gram",
         [](const FCSpec& spec, py::array X1, py::array stats1, py::array X2, py::array stats2, py::object out_nngp,

@@ -53,28 +53,30 @@ struct Activation {
     const T* nodes = nullptr;
     const T* weights = nullptr;
     Table table;
-
-    T sigma(T x) const {
-        switch (fn) {
-            case QuadFn::Tanh: return std::tanh(x);
-            case QuadFn::Sin: return std::sin(x);
-            case QuadFn::Sigmoid: return T(1) / (T(1) + std::exp(-x));
-            case QuadFn::Softplus: return x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
-            case QuadFn::Table: return T(table.sigma(double(x)));
-        }
-        return T(0);
-    }
-    T dsigma(T x) const {
-        switch (fn) {
-            case QuadFn::Tanh: { const T t = std::tanh(x); return T(1) - t * t; }
-            case QuadFn::Sin: return std::cos(x);
-            case QuadFn::Sigmoid:
-            case QuadFn::Softplus: return T(1) / (T(1) + std::exp(-x));
-            case QuadFn::Table: return T(table.dsigma(double(x)));
-        }
-        return T(0);
-    }
 };
+
+// σ(x) and σ'(x) together for a quadrature activation F. Tanh, sigmoid (exp_fast) and sin
+// (sincos_fast) vectorise; softplus and tables stay scalar.
+template <QuadFn F, class T>
+inline void sigma_and_derivative(const Activation<T>& act, T x, T& s, T& ds) {
+    if constexpr (F == QuadFn::Tanh) {
+        const T t = T(1) - T(2) / (exp_fast(T(2) * x) + T(1));
+        s = t;
+        ds = T(1) - t * t;
+    } else if constexpr (F == QuadFn::Sigmoid) {
+        const T g = T(1) / (T(1) + exp_fast(-x));
+        s = g;
+        ds = g * (T(1) - g);
+    } else if constexpr (F == QuadFn::Sin) {
+        sincos_fast(x, s, ds);
+    } else if constexpr (F == QuadFn::Softplus) {
+        s = x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+        ds = T(1) / (T(1) + std::exp(-x));
+    } else {
+        s = T(act.table.sigma(double(x)));
+        ds = T(act.table.dsigma(double(x)));
+    }
+}
 
 // Per-point statistics of a = Σ(x, x) that a family needs (two numbers per point and layer).
 template <class T>
@@ -102,11 +104,74 @@ inline void row_stats(const Activation<T>& act, T a, T& s0, T& s1) {
 // How the NTK accumulator Θ is updated at a layer (MATH §2.1 and the "fix" variant of §2.3/§9).
 enum class ThetaMode : int { Skip = 0, Start = 1, Accumulate = 2 };
 
+// Θ ← (w·Ṫ)·Θ + Σ, or Θ ← Σ, or Θ unchanged (a compile-time choice, so that loops vectorise).
+template <ThetaMode M, class T>
+inline T theta_update(T theta, T w_td, T sigma) {
+    if constexpr (M == ThetaMode::Accumulate) return w_td * theta + sigma;
+    else if constexpr (M == ThetaMode::Start) return sigma;
+    else return theta;
+}
+
+// Quadrature family: 2-D Gauss–Hermite over N(0, Λ) through the Cholesky factor of Λ (MATH §2.2):
+// u = √a z_k, v = √b(ρ z_k + √(1−ρ²) z_l), the roles ordered by variance so that the value is
+// symmetric in the pair to the bit. The node loops are outside the loop over pairs j, which
+// vectorises; each entry sees the same sequence of operations whatever n is. `scratch` holds 8n.
+template <QuadFn F, ThetaMode M, class T>
+inline void quadrature_row(const Activation<T>& act, T ra0, T ra1, T ra_var, const T* rb0, const T* rb1,
+                           const T* rb_var, int n, T w, T beta, T* S, T* H, T* scratch) {
+    T *su = scratch, *v1 = su + n, *v2 = v1 + n, *t = v2 + n, *td = t + n, *in = td + n, *in_d = in + n;
+#pragma omp simd
+    for (int j = 0; j < n; ++j) {
+        const bool swap = ra0 < rb0[j];
+        const T a = swap ? rb0[j] : ra0, b = swap ? ra0 : rb0[j];
+        const T sa = swap ? rb1[j] : ra1, sb = swap ? ra1 : rb1[j];
+        T rho = (a > T(0) && b > T(0)) ? S[j] / (sa * sb) : T(0);
+        rho = (S[j] == ra_var && S[j] == rb_var[j]) ? T(1) : rho;
+        rho = rho > T(1) ? T(1) : (rho < T(-1) ? T(-1) : rho);
+        su[j] = sa;
+        v1[j] = sb * rho;
+        v2[j] = sb * std::sqrt(T(1) - rho * rho);
+        t[j] = T(0);
+        td[j] = T(0);
+    }
+    for (int k = 0; k < act.order; ++k) {
+        const T zk = act.nodes[k], wk = act.weights[k];
+        for (int j = 0; j < n; ++j) in[j] = in_d[j] = T(0);
+        for (int l = 0; l < act.order; ++l) {
+            const T zl = act.nodes[l], wl = act.weights[l];
+#pragma omp simd
+            for (int j = 0; j < n; ++j) {
+                T f, df;
+                sigma_and_derivative<F>(act, v1[j] * zk + v2[j] * zl, f, df);
+                in[j] += wl * f;
+                in_d[j] += wl * df;
+            }
+        }
+#pragma omp simd
+        for (int j = 0; j < n; ++j) {
+            T f, df;
+            sigma_and_derivative<F>(act, su[j] * zk, f, df);
+            t[j] += (wk * f) * in[j];
+            td[j] += (wk * df) * in_d[j];
+        }
+    }
+#pragma omp simd
+    for (int j = 0; j < n; ++j) {
+        const T s = w * t[j] + beta;
+        H[j] = theta_update<M>(H[j], w * td[j], s);
+        S[j] = s;
+    }
+}
+
 // One layer for one row: S[j] ← w·T + β and H[j] ← (w·Ṫ)·H[j] + S[j] (according to `mode`).
-// `diag` is the index j at which the pair is (x, x) itself (-1 if none): there ρ = 1 exactly.
-template <class T>
-inline void dual_layer_row(const Activation<T>& act, T ra0, T ra1, const T* rb0, const T* rb1,
-                           int n, int diag, T w, T beta, ThetaMode mode, T* S, T* H) {
+// ra_var = Σ(x, x) and rb_var[j] = Σ(x'_j, x'_j). Where c = Σ(x, x'_j) equals both to the bit the
+// two points are the same to working precision and ρ = 1 exactly (arccos amplifies an ulp of ρ
+// near 1 to ~1e-8 in θ). The per-point pass and the Gram's inner products share one summation
+// order, so a point paired with itself (on the diagonal or not) always meets this test.
+// `scratch` must hold 8n elements (used by the quadrature family only).
+template <ThetaMode M, class T>
+inline void dual_layer_row_mode(const Activation<T>& act, T ra0, T ra1, T ra_var, const T* rb0, const T* rb1,
+                                const T* rb_var, int n, T w, T beta, T* S, T* H, T* scratch) {
     constexpr T pi = pi_v<T>;
     constexpr T inv2pi = T(1) / (T(2) * pi_v<T>);
     switch (act.kind) {
@@ -119,14 +184,14 @@ inline void dual_layer_row(const Activation<T>& act, T ra0, T ra1, const T* rb0,
             for (int j = 0; j < n; ++j) {
                 const T c = S[j];
                 T rho = c * (ra1 * rb1[j]);
-                rho = j == diag ? T(1) : rho;
+                rho = (c == ra_var && c == rb_var[j]) ? T(1) : rho;
                 rho = rho > T(1) ? T(1) : (rho < T(-1) ? T(-1) : rho);
                 const T theta = acos_fast(rho);
                 const T sin_theta = std::sqrt(T(1) - rho * rho);
                 const T t = g * ((ra0 * rb0[j]) * (sin_theta + (pi - theta) * rho) * inv2pi) + ab * c;
                 const T td = g * ((pi - theta) * inv2pi) + ab;
                 const T s = w * t + beta;
-                H[j] = mode == ThetaMode::Accumulate ? (w * td) * H[j] + s : (mode == ThetaMode::Start ? s : H[j]);
+                H[j] = theta_update<M>(H[j], w * td, s);
                 S[j] = s;
             }
             break;
@@ -141,7 +206,7 @@ inline void dual_layer_row(const Activation<T>& act, T ra0, T ra1, const T* rb0,
                 const T t = (T(2) / pi) * asin_fast(r);
                 const T td = (T(4) / pi) * p / std::sqrt(T(1) - r * r);
                 const T s = w * t + beta;
-                H[j] = mode == ThetaMode::Accumulate ? (w * td) * H[j] + s : (mode == ThetaMode::Start ? s : H[j]);
+                H[j] = theta_update<M>(H[j], w * td, s);
                 S[j] = s;
             }
             break;
@@ -163,42 +228,33 @@ inline void dual_layer_row(const Activation<T>& act, T ra0, T ra1, const T* rb0,
                 const T t = c * T(0.25) + c * as * inv2pi + (a * b + (inv_sum - T(1)) * (c * c)) * inv2pi / dd;
                 const T td = T(0.25) + as * inv2pi + c * ((a + b) + T(3) - (c * c) * inv_sum) * inv2pi / (d2 * dd);
                 const T s = w * t + beta;
-                H[j] = mode == ThetaMode::Accumulate ? (w * td) * H[j] + s : (mode == ThetaMode::Start ? s : H[j]);
+                H[j] = theta_update<M>(H[j], w * td, s);
                 S[j] = s;
             }
             break;
         }
-        case ActKind::Quadrature: {
-            // 2-D Gauss–Hermite over N(0, Λ) through the Cholesky factor of Λ (MATH §2.2):
-            // u = √a z_k, v = √b(ρ z_k + √(1−ρ²) z_l). The roles are ordered by variance so that
-            // the value is symmetric in the pair to the bit.
-            for (int j = 0; j < n; ++j) {
-                const T c = S[j];
-                T a = ra0, b = rb0[j], sa = ra1, sb = rb1[j];
-                if (a < b) { std::swap(a, b); std::swap(sa, sb); }
-                T rho = (a > T(0) && b > T(0)) ? c / (sa * sb) : T(0);
-                rho = j == diag ? T(1) : rho;
-                rho = rho > T(1) ? T(1) : (rho < T(-1) ? T(-1) : rho);
-                const T v1 = sb * rho, v2 = sb * std::sqrt(T(1) - rho * rho);
-                T t = T(0), td = T(0);
-                for (int k = 0; k < act.order; ++k) {
-                    const T zk = act.nodes[k];
-                    const T u = sa * zk;
-                    T inner = T(0), inner_d = T(0);
-                    for (int l = 0; l < act.order; ++l) {
-                        const T v = v1 * zk + v2 * act.nodes[l];
-                        inner += act.weights[l] * act.sigma(v);
-                        inner_d += act.weights[l] * act.dsigma(v);
-                    }
-                    t += act.weights[k] * act.sigma(u) * inner;
-                    td += act.weights[k] * act.dsigma(u) * inner_d;
-                }
-                const T s = w * t + beta;
-                H[j] = mode == ThetaMode::Accumulate ? (w * td) * H[j] + s : (mode == ThetaMode::Start ? s : H[j]);
-                S[j] = s;
+        case ActKind::Quadrature:
+            switch (act.fn) {
+                case QuadFn::Tanh: return quadrature_row<QuadFn::Tanh, M>(act, ra0, ra1, ra_var, rb0, rb1, rb_var, n, w, beta, S, H, scratch);
+                case QuadFn::Sin: return quadrature_row<QuadFn::Sin, M>(act, ra0, ra1, ra_var, rb0, rb1, rb_var, n, w, beta, S, H, scratch);
+                case QuadFn::Sigmoid: return quadrature_row<QuadFn::Sigmoid, M>(act, ra0, ra1, ra_var, rb0, rb1, rb_var, n, w, beta, S, H, scratch);
+                case QuadFn::Softplus: return quadrature_row<QuadFn::Softplus, M>(act, ra0, ra1, ra_var, rb0, rb1, rb_var, n, w, beta, S, H, scratch);
+                case QuadFn::Table: return quadrature_row<QuadFn::Table, M>(act, ra0, ra1, ra_var, rb0, rb1, rb_var, n, w, beta, S, H, scratch);
             }
             break;
-        }
+    }
+}
+
+template <class T>
+inline void dual_layer_row(const Activation<T>& act, T ra0, T ra1, T ra_var, const T* rb0, const T* rb1,
+                           const T* rb_var, int n, T w, T beta, ThetaMode mode, T* S, T* H, T* scratch) {
+    switch (mode) {
+        case ThetaMode::Skip:
+            return dual_layer_row_mode<ThetaMode::Skip>(act, ra0, ra1, ra_var, rb0, rb1, rb_var, n, w, beta, S, H, scratch);
+        case ThetaMode::Start:
+            return dual_layer_row_mode<ThetaMode::Start>(act, ra0, ra1, ra_var, rb0, rb1, rb_var, n, w, beta, S, H, scratch);
+        case ThetaMode::Accumulate:
+            return dual_layer_row_mode<ThetaMode::Accumulate>(act, ra0, ra1, ra_var, rb0, rb1, rb_var, n, w, beta, S, H, scratch);
     }
 }
 

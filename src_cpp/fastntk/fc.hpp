@@ -7,6 +7,7 @@
 // with Θ started at layer `fix` (Θ_fix = Σ_fix: the bottom `fix` layers are frozen; fix = depth
 // gives the NNGP). Seeds: w0 = 1, b0 = b = 0, w = c_σ. neural-tangents: w0 = W²/d, w = W², b0 = b = b_std².
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -29,27 +30,31 @@ inline ThetaMode theta_mode(int layer, int fix) {
 }
 
 // A matrix of points: row i starts at data + i·ld. `stats` holds, for layers h = 0..depth-1,
-// the two row statistics of Σ_h(x_i, x_i) (dual.hpp: row_stats), laid out [h][0|1][i] with
-// stride n between consecutive arrays.
+// the two row statistics of Σ_h(x_i, x_i) (dual.hpp: row_stats) and Σ_h(x_i, x_i) itself, laid
+// out [h][0|1|2][i] with stride n between consecutive arrays.
 template <class T>
 struct Points {
     const T* data;
     int64_t n, ld;
     const T* stats;
-    const T* stat(int layer, int which) const { return stats + (int64_t(2) * layer + which) * n; }
+    static constexpr int per_layer = 3;
+    const T* stat(int layer, int which) const { return stats + (int64_t(per_layer) * layer + which) * n; }
 };
 
-// Inner product in the fixed order k = 0..d-1 (the GEMM below sums in the same order, so that
-// the diagonal of a Gram equals the per-point pass to the bit).
+// Inner product in the fixed order k = 0..d-1 with fused multiply-adds (the GEMM below sums in
+// the same order with the same operation, so that the diagonal of a Gram equals the per-point
+// pass to the bit). std::fma is one instruction in the AVX-512 / FMA clones and a correctly
+// rounded libm call elsewhere: the same result either way.
 template <class T>
 inline T dot_ordered(const T* x, const T* y, int64_t d) {
     T s = T(0);
-    for (int64_t k = 0; k < d; ++k) s += x[k] * y[k];
+    for (int64_t k = 0; k < d; ++k) s = std::fma(x[k], y[k], s);
     return s;
 }
 
 // Per-point pass: Σ_h(x, x) for h = 0..depth and the statistics of h = 0..depth-1; also the
-// NNGP and NTK diagonals. Each layer runs the same dual_layer_row as the Gram with ρ = 1.
+// NNGP and NTK diagonals. Each layer runs the same dual_layer_row as the Gram (with c = a = b,
+// hence ρ = 1), so the diagonal of a Gram equals this pass to the bit.
 template <class T>
 void fc_point_pass(const FCParams<T>& p, const T* X, int64_t n, int64_t d, int64_t ldx, T* stats,
                    T* nngp_diag, T* ntk_diag, int n_threads) {
@@ -59,22 +64,25 @@ void fc_point_pass(const FCParams<T>& p, const T* X, int64_t n, int64_t d, int64
         T S = p.w0 * dot_ordered(X + i * ldx, X + i * ldx, d) + p.b0;
         T H = S;
         for (int h = 1; h <= p.depth; ++h) {
-            T s0 = T(0), s1 = T(0);
-            row_stats(p.act, S, s0, s1);
-            stats[(int64_t(2) * (h - 1)) * n + i] = s0;
-            stats[(int64_t(2) * (h - 1) + 1) * n + i] = s1;
-            dual_layer_row(p.act, s0, s1, &s0, &s1, 1, 0, p.w, p.b, theta_mode(h, p.fix), &S, &H);
+            T s0 = T(0), s1 = T(0), a = S;
+            row_stats(p.act, a, s0, s1);
+            T* st = stats + int64_t(Points<T>::per_layer) * (h - 1) * n + i;
+            st[0] = s0;
+            st[n] = s1;
+            st[2 * n] = a;
+            T scratch[8];
+            dual_layer_row(p.act, s0, s1, a, &s0, &s1, &a, 1, p.w, p.b, theta_mode(h, p.fix), &S, &H, scratch);
         }
         if (nngp_diag) nngp_diag[i] = S;
         if (ntk_diag) ntk_diag[i] = H;
     }
 }
 
-// S[i][j] = Σ_k A[i][k]·Bt[k][j] for an ni×nj block, Bt packed d×nj. Blocks of 4 rows × 16
-// columns stay in registers; every entry is summed in the order k = 0..d-1.
+// S[i][j] = Σ_k A[i][k]·Bt[k][j] for an ni×nj block, Bt packed d×nj. Blocks of 8 rows × 128 bytes
+// columns stay in registers; every entry is accumulated by fma in the order k = 0..d-1.
 template <class T>
 inline void gemm_tile(const T* A, int64_t lda, const T* Bt, int64_t d, int ni, int nj, T* S) {
-    constexpr int RB = 4, CB = 16;
+    constexpr int RB = 8, CB = 128 / int(sizeof(T));
     int i = 0;
     for (; i + RB <= ni; i += RB) {
         int j = 0;
@@ -85,7 +93,7 @@ inline void gemm_tile(const T* A, int64_t lda, const T* Bt, int64_t d, int ni, i
                 for (int r = 0; r < RB; ++r) {
                     const T x = A[(i + r) * lda + k];
 #pragma omp simd
-                    for (int c = 0; c < CB; ++c) acc[r][c] += x * b[c];
+                    for (int c = 0; c < CB; ++c) acc[r][c] = std::fma(x, b[c], acc[r][c]);
                 }
             }
             for (int r = 0; r < RB; ++r)
@@ -94,7 +102,7 @@ inline void gemm_tile(const T* A, int64_t lda, const T* Bt, int64_t d, int ni, i
         for (; j < nj; ++j)
             for (int r = 0; r < RB; ++r) {
                 T s = T(0);
-                for (int64_t k = 0; k < d; ++k) s += A[(i + r) * lda + k] * Bt[k * nj + j];
+                for (int64_t k = 0; k < d; ++k) s = std::fma(A[(i + r) * lda + k], Bt[k * nj + j], s);
                 S[(i + r) * nj + j] = s;
             }
     }
@@ -105,7 +113,7 @@ inline void gemm_tile(const T* A, int64_t lda, const T* Bt, int64_t d, int ni, i
             const T x = A[i * lda + k];
             const T* b = Bt + k * nj;
 #pragma omp simd
-            for (int j = 0; j < nj; ++j) s[j] += x * b[j];
+            for (int j = 0; j < nj; ++j) s[j] = std::fma(x, b[j], s[j]);
         }
     }
 }
@@ -123,7 +131,7 @@ struct FCGramArgs {
 };
 
 // One tile: GEMM, the chain of all layers row by row, then the stores (and mirrored stores).
-// `work` holds d·tile + 2·tile² elements.
+// `work` holds d·tile + 2·tile² + 8·tile elements.
 template <class T>
 inline void fc_tile_impl(const FCGramArgs<T>& g, const Tile& t, T* work) {
     const int ni = int(t.i1 - t.i0), nj = int(t.j1 - t.j0);
@@ -131,6 +139,7 @@ inline void fc_tile_impl(const FCGramArgs<T>& g, const Tile& t, T* work) {
     T* Bt = work;
     T* S = Bt + g.d * nj;
     T* H = S + int64_t(ni) * nj;
+    T* scratch = H + int64_t(ni) * nj;
     for (int j = 0; j < nj; ++j) {
         const T* xj = g.x2.data + (t.j0 + j) * g.x2.ld;
         for (int64_t k = 0; k < g.d; ++k) Bt[k * nj + j] = xj[k];
@@ -138,18 +147,18 @@ inline void fc_tile_impl(const FCGramArgs<T>& g, const Tile& t, T* work) {
     gemm_tile(g.x1.data + t.i0 * g.x1.ld, g.x1.ld, Bt, g.d, ni, nj, S);
     for (int i = 0; i < ni; ++i) {
         T* s = S + int64_t(i) * nj;
-        T* h = H + int64_t(i) * nj;
+        T* h_row = H + int64_t(i) * nj;
         const int64_t gi = t.i0 + i;
-        const int diag = (g.symmetric && gi >= t.j0 && gi < t.j1) ? int(gi - t.j0) : -1;
 #pragma omp simd
         for (int j = 0; j < nj; ++j) {
             s[j] = p.w0 * s[j] + p.b0;
-            h[j] = s[j];
+            h_row[j] = s[j];
         }
         for (int layer = 1; layer <= p.depth; ++layer) {
-            const T ra0 = g.x1.stat(layer - 1, 0)[gi], ra1 = g.x1.stat(layer - 1, 1)[gi];
-            dual_layer_row(p.act, ra0, ra1, g.x2.stat(layer - 1, 0) + t.j0, g.x2.stat(layer - 1, 1) + t.j0, nj,
-                           diag, p.w, p.b, theta_mode(layer, p.fix), s, h);
+            const int h = layer - 1;
+            dual_layer_row(p.act, g.x1.stat(h, 0)[gi], g.x1.stat(h, 1)[gi], g.x1.stat(h, 2)[gi], g.x2.stat(h, 0) + t.j0,
+                           g.x2.stat(h, 1) + t.j0, g.x2.stat(h, 2) + t.j0, nj, p.w, p.b, theta_mode(layer, p.fix), s,
+                           h_row, scratch);
         }
     }
     const bool diagonal_tile = g.symmetric && t.i0 == t.j0;
@@ -173,9 +182,11 @@ inline void fc_tile_impl(const FCGramArgs<T>& g, const Tile& t, T* work) {
 }
 
 // Runtime ISA dispatch for the hot tile function (portable builds on x86-64 Linux with GCC).
+// `flatten` inlines the whole call tree into each clone, so all of it is compiled for that ISA;
+// clones are chosen by CPU features (not models, which virtual machines often hide).
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
     !defined(FASTNTK_NATIVE)
-#define FASTNTK_TARGET_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#define FASTNTK_TARGET_CLONES __attribute__((flatten, target_clones("avx512f", "fma", "default")))
 #else
 #define FASTNTK_TARGET_CLONES
 #endif
@@ -194,7 +205,7 @@ template <class T>
 bool fc_gram(const FCGramArgs<T>& g, int64_t tile, int n_threads, const std::function<bool()>& interrupted) {
     const std::vector<Tile> tiles = make_tiles(g.x1.n, g.x2.n, tile, g.symmetric);
     const int nt = resolve_threads(n_threads);
-    std::vector<std::vector<T>> work(nt, std::vector<T>(size_t(g.d * tile + 2 * tile * tile)));
+    std::vector<std::vector<T>> work(nt, std::vector<T>(size_t(g.d * tile + 2 * tile * tile + 8 * tile)));
     return parallel_for(int64_t(tiles.size()), nt,
                         [&](int64_t k, int tid) { fc_tile(g, tiles[size_t(k)], work[size_t(tid)].data()); },
                         interrupted);
