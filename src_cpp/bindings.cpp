@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "fastntk/cntk.hpp"
 #include "fastntk/entk.hpp"
 #include "fastntk/gntk.hpp"
+#include "fastntk/pinn.hpp"
 
 namespace py = pybind11;
 using namespace fastntk;
@@ -295,6 +297,130 @@ GNTKParams gntk_params(int blocks, int mlp_layers, bool jk, bool mean_pooling) {
     return p;
 }
 
+// ---- physics-informed network (MATH §6) ----
+// The net's arrays are referenced (kept alive by the held py::objects) so that in-place parameter
+// updates in Python are seen without rebuilding the spec.
+struct PinnSpec {
+    PinnNet<double> net;
+    std::vector<py::array> keep;
+    PinnStreams<double> workspace;  // reused by pinn_loss_grad (one call at a time: `busy`)
+    std::mutex busy;
+    PinnSpec(int activation, py::list W, py::list b, py::list alpha, py::list beta, double shift, double scale) {
+        if (activation != 0 && activation != 1) throw py::value_error("PinnSpec: activation must be 0 (tanh) or 1 (sin)");
+        const size_t L = W.size();
+        if (L < 1 || b.size() != L || alpha.size() != L || beta.size() != L)
+            throw py::value_error("PinnSpec: W, b, alpha, beta must have the same length >= 1");
+        if (!(std::isfinite(shift) && std::isfinite(scale) && scale != 0.0))
+            throw py::value_error("PinnSpec: shift must be finite and scale finite and nonzero");
+        net.act = static_cast<PinnActivation>(activation);
+        net.shift = shift;
+        net.scale = scale;
+        for (size_t l = 0; l < L; ++l) {
+            net.alpha.push_back(alpha[l].cast<double>());
+            net.beta.push_back(beta[l].cast<double>());
+            if (!std::isfinite(net.alpha.back()) || !std::isfinite(net.beta.back()))
+                throw py::value_error("PinnSpec: alpha and beta must be finite");
+        }
+        net.width.push_back(1);
+        for (size_t l = 0; l < L; ++l) {
+            py::array w = W[l].cast<py::array>(), bb = b[l].cast<py::array>();
+            if (!py::isinstance<py::array_t<double>>(w) || w.dtype().kind() != 'f' || w.ndim() != 2 ||
+                !(w.flags() & py::array::c_style))
+                throw py::type_error("PinnSpec: W[" + std::to_string(l) + "] must be a C-contiguous 2-D float64 array");
+            if (!py::isinstance<py::array_t<double>>(bb) || bb.dtype().kind() != 'f' || bb.ndim() != 1 ||
+                !(bb.flags() & py::array::c_style))
+                throw py::type_error("PinnSpec: b[" + std::to_string(l) + "] must be a contiguous 1-D float64 array");
+            if (w.shape(1) != net.width.back() || w.shape(0) < 1 || bb.shape(0) != w.shape(0))
+                throw py::value_error("PinnSpec: layer " + std::to_string(l) + " has inconsistent shapes");
+            net.width.push_back(w.shape(0));
+            net.W.push_back(static_cast<const double*>(w.data()));
+            net.b.push_back(static_cast<const double*>(bb.data()));
+            keep.push_back(w);
+            keep.push_back(bb);
+        }
+        if (net.width.back() != 1) throw py::value_error("PinnSpec: the last layer must have one output");
+    }
+};
+
+template <int Cols>
+const double* pinn_points(py::array& a, const char* name, int64_t& n) {
+    if (!py::isinstance<py::array_t<double>>(a) || a.dtype().kind() != 'f' || !(a.flags() & py::array::c_style))
+        throw py::type_error(std::string(name) + " must be a C-contiguous float64 array");
+    if (Cols == 1 ? a.ndim() != 1 : (a.ndim() != 2 || a.shape(1) != Cols))
+        throw py::value_error(std::string(name) + (Cols == 1 ? " must be 1-D" : " must have shape (n, 3)"));
+    n = a.shape(0);
+    return static_cast<const double*>(a.data());
+}
+
+double* pinn_writable(py::array& a, const char* name, int64_t size) {
+    if (!py::isinstance<py::array_t<double>>(a) || a.dtype().kind() != 'f' || !(a.flags() & py::array::c_style) ||
+        !a.writeable() || a.size() != size)
+        throw py::value_error(std::string(name) + ": expected a writable C-contiguous float64 array of " +
+                              std::to_string(size) + " values");
+    return static_cast<double*>(a.mutable_data());
+}
+
+void pinn_forward_py(const PinnSpec& spec, py::array x, py::array out, int n_threads) {
+    int64_t n;
+    const double* px = pinn_points<1>(x, "x", n);
+    double* po = pinn_writable(out, "out", 3 * n);
+    py::gil_scoped_release release;
+    PinnStreams<double> st;
+    pinn_forward(spec.net, px, n, st, n_threads);
+    std::memcpy(po, st.Z.back().data(), sizeof(double) * size_t(3 * n));
+}
+
+double pinn_loss_grad_py(PinnSpec& spec, py::array x, py::array op, py::array y, py::array w, py::object values,
+                         py::list grad_W, py::list grad_b, int n_threads) {
+    int64_t n, n_op, n_y, n_w;
+    const double* px = pinn_points<1>(x, "x", n);
+    const double* pop = pinn_points<3>(op, "op", n_op);
+    const double* py_ = pinn_points<1>(y, "y", n_y);
+    const double* pw = pinn_points<1>(w, "w", n_w);
+    if (n_op != n || n_y != n || n_w != n) throw py::value_error("x, op, y and w must describe the same points");
+    double* pv = nullptr;
+    py::array varr;
+    if (!values.is_none()) {
+        varr = values.cast<py::array>();
+        pv = pinn_writable(varr, "values", n);
+    }
+    const size_t L = spec.net.W.size();
+    if (grad_W.size() != L || grad_b.size() != L) throw py::value_error("grad_W / grad_b need one array per layer");
+    std::vector<double*> gW, gb;
+    std::vector<py::array> keep;
+    for (size_t l = 0; l < L; ++l) {
+        py::array a = grad_W[l].cast<py::array>(), c = grad_b[l].cast<py::array>();
+        gW.push_back(pinn_writable(a, "grad_W", spec.net.width[l + 1] * spec.net.width[l]));
+        gb.push_back(pinn_writable(c, "grad_b", spec.net.width[l + 1]));
+        keep.push_back(a);
+        keep.push_back(c);
+    }
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(spec.busy);
+    return pinn_loss_grad(spec.net, px, pop, py_, pw, n, pv, gW, gb, spec.workspace, n_threads);
+}
+
+void pinn_ntk_py(const PinnSpec& spec, py::array x1, py::array op1, py::array x2, py::array op2, py::array out,
+                 bool symmetric, int64_t tile, int n_threads) {
+    int64_t n1, n2, m1, m2;
+    const double* px1 = pinn_points<1>(x1, "x1", n1);
+    const double* po1 = pinn_points<3>(op1, "op1", m1);
+    const double* px2 = pinn_points<1>(x2, "x2", n2);
+    const double* po2 = pinn_points<3>(op2, "op2", m2);
+    if (m1 != n1 || m2 != n2) throw py::value_error("x and op must describe the same points");
+    if (symmetric && n1 != n2) throw py::value_error("symmetric Gram needs x2 = x1");
+    if (tile < 1) throw py::value_error("tile must be >= 1");
+    auto o = view2d<double>(out, "out", true);
+    if (o.rows != n1 || o.cols != n2) throw py::value_error("out has the wrong shape");
+    bool done;
+    {
+        py::gil_scoped_release release;
+        done = pinn_ntk(spec.net, px1, po1, n1, px2, po2, n2, o.data, o.ld, symmetric, tile, n_threads,
+                        python_interrupted);
+    }
+    if (!done) throw py::error_already_set();
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -511,4 +637,23 @@ PYBIND11_MODULE(_core, m) {
         py::arg("graphs1"), py::arg("a0"), py::arg("a1"), py::arg("graphs2"), py::arg("b0"), py::arg("b1"),
         py::arg("out_nngp"), py::arg("out_ntk"), py::arg("symmetric"), py::arg("tile_nodes"), py::arg("n_threads") = 0,
         "Fill out_nngp / out_ntk (graphs1[a0:a1] × graphs2[b0:b1], float64, None to skip) with the GNTK Gram.");
+
+    // ---- physics-informed network NTK (MATH §6), float64 ----
+    py::class_<PinnSpec>(m, "PinnSpec")
+        .def(py::init<int, py::list, py::list, py::list, py::list, double, double>(),
+             py::arg("activation"), py::arg("W"), py::arg("b"), py::arg("alpha"), py::arg("beta"), py::arg("shift"),
+             py::arg("scale"),
+             "An MLP u(x) of a scalar input: W[l] (width[l+1], width[l]) and b[l] (width[l+1],) float64 "
+             "C-contiguous arrays (referenced, not copied), z_l = alpha[l] W[l] g_l + beta[l] b[l], "
+             "input (x - shift)/scale; activation 0 = tanh, 1 = sin.");
+    m.def("pinn_forward", &pinn_forward_py, py::arg("spec"), py::arg("x"), py::arg("out"), py::arg("n_threads") = 0,
+          "Write (u, u_x, u_xx) of every point of x (n,) into out (n, 3).");
+    m.def("pinn_loss_grad", &pinn_loss_grad_py, py::arg("spec"), py::arg("x"), py::arg("op"), py::arg("y"),
+          py::arg("w"), py::arg("values"), py::arg("grad_W"), py::arg("grad_b"), py::arg("n_threads") = 0,
+          "loss = sum_i w_i (v_i - y_i)^2 with v_i = op[i] . (u, u_x, u_xx)(x_i); writes its gradient into the "
+          "arrays grad_W / grad_b (shaped like W / b) and v into values (or None). Returns the loss.");
+    m.def("pinn_ntk", &pinn_ntk_py, py::arg("spec"), py::arg("x1"), py::arg("op1"), py::arg("x2"), py::arg("op2"),
+          py::arg("out"), py::arg("symmetric"), py::arg("tile"), py::arg("n_threads") = 0,
+          "Fill out (n1 x n2 block, any row stride) with the empirical NTK between the functionals "
+          "v = op . (u, u_x, u_xx) at x1 and at x2.");
 }
