@@ -11,7 +11,6 @@ COMMANDS = {
     "demo": ("fastntk.demo", "an NTK Gram with its timing and the GNTK paper's MUTAG study on bundled data"),
     "pntk-quality": ("fastntk.studies.pntk_quality", "pNTK vs full empirical NTK of random MLPs against width"),
     "gntk-table": ("fastntk.gntk_cli", "the GNTK paper's TU graph benchmark protocol (accuracy table)"),
-    "demo": ("fastntk.demo", "a Gram matrix and a small kernel-regression study on bundled data"),
     "pinn-study": ("fastntk.studies.pinn_study", "PINN NTK study on 1-D Poisson: NTK drift vs width, spectra, adaptive weights"),
 }
 
