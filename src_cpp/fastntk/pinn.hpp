@@ -392,6 +392,13 @@ void pinn_tile(const PinnGramArgs<T>& g, const Tile& t, T* work) {
         }
 }
 
+// The float64 tile with fc.hpp's runtime ISA dispatch (gemm_tile's fma is a hardware instruction
+// only in the AVX2/AVX-512 clones).
+FASTNTK_TARGET_CLONES static void pinn_tile_f64(const PinnGramArgs<double>& g, const Tile& t, double* w) {
+    pinn_tile(g, t, w);
+}
+inline void pinn_tile_isa(const PinnGramArgs<double>& g, const Tile& t, double* w) { pinn_tile_f64(g, t, w); }
+
 // The NTK Gram K(i, j) = ⟨∂v_i/∂θ, ∂v'_j/∂θ⟩ between the functionals (x1, op1) and (x2, op2),
 // written into out (n1 × n2, row stride ld). With `symmetric` (x2, op2 are x1, op1) only tiles on
 // or above the diagonal are computed and mirrored. Returns false if interrupted.
@@ -413,8 +420,8 @@ bool pinn_ntk(const PinnNet<T>& net, const T* x1, const T* op1, int64_t n1, cons
     const int nt = resolve_threads(n_threads);
     std::vector<std::vector<T>> work(size_t(nt), std::vector<T>(size_t(pinn_tile_work(net, tile))));
     return parallel_for(
-        int64_t(tiles.size()), nt, [&](int64_t k, int tid) { pinn_tile(g, tiles[size_t(k)], work[size_t(tid)].data()); },
-        interrupted);
+        int64_t(tiles.size()), nt,
+        [&](int64_t k, int tid) { pinn_tile_isa(g, tiles[size_t(k)], work[size_t(tid)].data()); }, interrupted);
 }
 
 }  // namespace fastntk
