@@ -9,6 +9,7 @@ import sys
 
 COMMANDS = {
     "demo": ("fastntk.demo", "a Gram matrix and a small kernel-regression study on bundled data"),
+    "uci": ("fastntk.uci", "the UCI small-data benchmark of Arora et al. 2020 (MATH §9), resumable"),
 }
 
 
