@@ -28,7 +28,8 @@ import scipy.linalg
 
 from ._linalg import as_cross, as_matrix, as_square, as_targets, check_nonneg, check_positive
 
-_EIG_TOL = 1e-10  # eigenvalues below −_EIG_TOL·λ_max mean the kernel is not PSD
+_NEG_TOL = 1e-8    # eigenvalues below −_NEG_TOL·λ_max: the kernel is not PSD (beyond Gram rounding)
+_ZERO_TOL = 1e-12  # eigenvalues up to _ZERO_TOL·λ_max count as zero (those directions never move)
 
 
 def _times(t, steps):
@@ -63,7 +64,7 @@ class GradientDescentMSE:
     nngp_train : (n, n) NNGP Gram, needed only for :meth:`ensemble`.
 
     A singular Θ is fine at finite times (directions with λᵢ = 0 do not move); t = ∞ then raises
-    ValueError (pass ridge > 0). Eigenvalues in [−1e-10·λ_max, 0) from rounding are set to 0;
+    ValueError (pass ridge > 0). Eigenvalues in [−1e-8·λ_max, 1e-12·λ_max] (Gram rounding) count as 0;
     more negative ones raise ValueError.
     """
 
@@ -75,11 +76,11 @@ class GradientDescentMSE:
         self.ridge = check_nonneg(ridge, "ridge")
         evals, self.evecs = scipy.linalg.eigh(Theta + self.ridge * np.eye(n), check_finite=False)
         top = max(evals[-1], 0.0)
-        if evals[0] < -_EIG_TOL * top:
+        if evals[0] < -_NEG_TOL * top:
             raise ValueError(f"ntk_train is not positive semidefinite (eigenvalue {evals[0]:.3e}, "
                              f"largest {top:.3e})")
         self.evals = np.maximum(evals, 0.0)  # ascending
-        self._zero = self.evals <= _EIG_TOL * top
+        self._zero = self.evals <= _ZERO_TOL * top
         self.nngp_train = None if nngp_train is None else as_square(nngp_train, "nngp_train")
         if self.nngp_train is not None and self.nngp_train.shape != Theta.shape:
             raise ValueError(f"nngp_train must have shape {Theta.shape}, got {self.nngp_train.shape}")

@@ -12,21 +12,22 @@ import scipy.linalg
 
 from ._linalg import CholeskyFactor, as_square, as_targets, check_nonneg, check_positive
 
-_EIG_TOL = 1e-10
+_NEG_TOL = 1e-8    # eigenvalues below −_NEG_TOL·λ_max: not PSD
+_ZERO_TOL = 1e-12  # eigenvalues up to _ZERO_TOL·λ_max count as zero
 
 
 class Spectrum:
     """Eigendecomposition of a kernel Gram (one ``eigh``) and, given targets y, their projections.
 
     ``eigenvalues`` are sorted in decreasing order with ``eigenvectors`` matching (columns);
-    ``projections`` pᵢ = ‖vᵢᵀy‖² (so Σ pᵢ = ‖y‖²). Eigenvalues in [−1e-10·λ_max, 0) from rounding
-    are set to 0; more negative ones raise ValueError (the kernel is not PSD)."""
+    ``projections`` pᵢ = ‖vᵢᵀy‖² (so Σ pᵢ = ‖y‖²). Eigenvalues in [−1e-8·λ_max, 0) from Gram
+    rounding are set to 0; more negative ones raise ValueError (the kernel is not PSD)."""
 
     def __init__(self, K, y=None):
         K = as_square(K, "K")
         evals, evecs = scipy.linalg.eigh(K, check_finite=False)
         top = max(evals[-1], 0.0)
-        if evals[0] < -_EIG_TOL * top:
+        if evals[0] < -_NEG_TOL * top:
             raise ValueError(f"K is not positive semidefinite (eigenvalue {evals[0]:.3e}, largest {top:.3e})")
         self.eigenvalues = np.maximum(evals[::-1], 0.0)
         self.eigenvectors = evecs[:, ::-1]
@@ -70,7 +71,7 @@ class Spectrum:
     def loss_floor(self):
         """½ Σ pᵢ over the zero eigenvalues: the loss no amount of training removes."""
         p = self._need_y()
-        return 0.5 * float(p[self.eigenvalues <= _EIG_TOL * self.eigenvalues[0]].sum())
+        return 0.5 * float(p[self.eigenvalues <= _ZERO_TOL * self.eigenvalues[0]].sum())
 
     def steps_to_loss(self, target, learning_rate=1.0):
         """Smallest number of GD steps s with loss(s) ≤ target (math.inf if never reached).
