@@ -326,12 +326,13 @@ def metrics(acc, reference, datasets, others=None):
     The best accuracy of a dataset is the maximum over all compared classifiers including ``acc``.
     P90/P95: % of datasets where acc ≥ 90%/95% of that best; PMA: mean of acc/best (%).
     Friedman rank: the mean over datasets of the rank among all classifiers (1 = best, ties share the
-    mean rank); a classifier's missing accuracy is replaced by its mean over the datasets it ran on.
+    mean rank). A classifier's missing accuracy ('--') is replaced by its mean over all the reference
+    datasets it ran on (a choice of ours: the papers do not say how they treat missing entries).
     Returns {label: {avg_acc, P90, P95, PMA, rank}} for 'fastntk' and every reference classifier."""
     from scipy.stats import rankdata
     rows = [reference.datasets.index(n) for n in datasets]
+    col_mean = np.array([np.nanmean(c) if np.isfinite(c).any() else 0.0 for c in reference.acc.T])
     R = reference.acc[rows]
-    col_mean = np.nanmean(R, axis=0)
     R = np.where(np.isnan(R), col_mean[None, :], R)
     labels = list(reference.classifiers)
     cols = [R]
@@ -416,6 +417,8 @@ def report(out_dir, names, reference=None):
     rows = [("fastntk FC-NTK (15 kernels, SVC)", "fastntk")] + [(k, k) for k in others] + \
            [("rf_caret (Delgado et al.)", "rf_caret"), ("svm_C, RBF SVM (Delgado et al.)", "svm_C")]
     for title, key in rows:
+        if key not in m:
+            continue
         v = m[key]
         lines.append(f"| {title} | {v['avg_acc']:.2f} | {v['P90']:.1f} | {v['P95']:.1f} | {v['PMA']:.1f} | {v['rank']:.2f} |")
     lines.append("| published FC-NTK (Arora et al. 2020) | 81.95 | | 72.2 | 95.7 | |")
@@ -451,6 +454,8 @@ def add_arguments(parser):
     parser.add_argument("--jobs", type=int, default=1, help="datasets evaluated in parallel processes")
     parser.add_argument("--cache-mb", type=int, default=2000, help="SVC kernel cache (MB)")
     parser.add_argument("--data", default=None, help="UCI folder (default: $FASTNTK_DATA/uci)")
+    parser.add_argument("--reference", default=None,
+                        help="results table of the 179 classifiers (default: $FASTNTK_DATA/uci_results/delgado14_results.txt)")
 
 
 def run(args):
@@ -463,7 +468,7 @@ def run(args):
     suites = ["arora", "extra"] if args.suite == "both" else [args.suite]
     for suite in suites:
         run_all(names, suite, args.out, args.data, jobs=args.jobs, cache_mb=args.cache_mb)
-    text = report(args.out, dataset_names(args.data))
+    text = report(args.out, dataset_names(args.data), load_reference(args.reference))
     if args.report:
         with open(args.report, "w") as f:
             f.write(text)
