@@ -221,7 +221,7 @@ def test_resumable_run_and_cli(mini_uci, tmp_path, monkeypatch, capsys):
                      "--report", report]) == 0
     text = open(report).read()
     assert "Datasets finished: 1 of 1" in text and "| blobs |" in text
-    assert "fastntk FC-NTK + extra kernels" in text
+    assert "protocol + extra kernels (validation-selected)" in text
     with pytest.raises(SystemExit):
         cli_main(["uci", "--data", root, "--out", out, "--datasets", "withtest"])
 
