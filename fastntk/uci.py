@@ -321,28 +321,31 @@ def metrics(acc, reference, datasets, others=None):
     """Average accuracy, P90, P95, PMA and Friedman rank of the per-dataset accuracies ``acc`` (dict
     name -> %) among the reference classifiers (plus ``others``: {label: {name: %}}) on ``datasets``.
 
-    The best accuracy of a dataset is the maximum over all compared classifiers including ``acc``.
-    P90/P95: % of datasets where acc ≥ 90%/95% of that best; PMA: mean of acc/best (%).
+    The best accuracy of a dataset is the maximum over all compared classifiers including ``acc``
+    (missing entries ignored). P90/P95: % of datasets where acc ≥ 90%/95% of that best; PMA: mean of
+    acc/best (%); for a reference classifier, averages skip its missing entries.
     Friedman rank: the mean over datasets of the rank among all classifiers (1 = best, ties share the
     mean rank). A classifier's missing accuracy ('--') is replaced by its mean over all the reference
     datasets it ran on (a choice of ours: the papers do not say how they treat missing entries).
     Returns {label: {avg_acc, P90, P95, PMA, rank}} for 'fastntk' and every reference classifier."""
     from scipy.stats import rankdata
     rows = [reference.datasets.index(n) for n in datasets]
-    col_mean = np.array([np.nanmean(c) if np.isfinite(c).any() else 0.0 for c in reference.acc.T])
-    R = reference.acc[rows]
-    R = np.where(np.isnan(R), col_mean[None, :], R)
     labels = list(reference.classifiers)
-    cols = [R]
+    cols = [reference.acc[rows]]
     for label, values in [("fastntk", acc)] + list((others or {}).items()):
         labels.append(label)
-        cols.append(np.array([values[n] for n in datasets])[:, None])
-    A = np.hstack(cols)
-    best = A.max(axis=1, keepdims=True)
+        cols.append(np.array([values[n] for n in datasets], dtype=np.float64)[:, None])
+    A = np.hstack(cols)  # NaN where a reference classifier failed
+    best = np.nanmax(A, axis=1, keepdims=True)
     ratio = A / best
-    ranks = np.vstack([rankdata(-row) for row in A])
-    return {lab: {"avg_acc": float(A[:, j].mean()), "P90": 100 * float(np.mean(ratio[:, j] >= 0.9)),
-                  "P95": 100 * float(np.mean(ratio[:, j] >= 0.95)), "PMA": 100 * float(ratio[:, j].mean()),
+    col_mean = np.array([np.nanmean(c) if np.isfinite(c).any() else 0.0 for c in reference.acc.T])
+    col_mean = np.concatenate([col_mean, np.nanmean(A[:, len(reference.classifiers):], axis=0)])
+    filled = np.where(np.isnan(A), col_mean[None, :], A)
+    ranks = np.vstack([rankdata(-row) for row in filled])
+    def nanmean(v):  # NaN, without a warning, for a classifier missing on every dataset
+        return float(np.mean(v[np.isfinite(v)])) if np.isfinite(v).any() else math.nan
+    return {lab: {"avg_acc": nanmean(A[:, j]), "P90": 100 * float(np.mean(ratio[:, j] >= 0.9)),
+                  "P95": 100 * float(np.mean(ratio[:, j] >= 0.95)), "PMA": 100 * nanmean(ratio[:, j]),
                   "rank": float(ranks[:, j].mean())}
             for j, lab in enumerate(labels)}
 
