@@ -374,8 +374,14 @@ def _progress(total, desc):
 
 def run_all(names, suite, out_dir, root=None, jobs=1, cache_mb=2000, progress=True):
     """Evaluate ``names`` with ``suite`` (resumable: finished datasets are read back), ``jobs`` datasets in
-    parallel processes. Returns {name: result}."""
+    parallel processes (fewer when the available memory cannot hold ~4 Grams of 5000² per worker).
+    Returns {name: result}."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from ._validation import available_memory
+    avail = available_memory()
+    if jobs > 1 and avail is not None:  # a worker holds ~4 Grams of the largest protocol dataset
+        jobs = max(1, min(jobs, int(avail // (4 * 8 * MAX_SAMPLES ** 2))))
     bar = _progress(len(names), f"uci/{suite}") if progress else None
     results = {}
     if jobs <= 1:
