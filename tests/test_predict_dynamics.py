@@ -262,6 +262,7 @@ def test_steps_and_time_to_loss(grams):
     k = s.steps_to_loss(target, eta)
     assert s.loss(k, eta) <= target < s.loss(k - 1, eta)
     assert s.steps_to_loss(1e9, eta) == 0
+    assert s.steps_to_loss(0.0, eta) == math.inf and s.time_to_loss(0.0, eta) == math.inf
     t = s.time_to_loss(target, eta)
     assert s.loss(t=t, learning_rate=eta) == pytest.approx(target, rel=1e-9)
     with pytest.raises(ValueError, match="monotone"):

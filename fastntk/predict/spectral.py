@@ -83,7 +83,7 @@ class Spectrum:
                              "is not monotone (GD diverges)")
         if self.loss(0, eta) <= target:
             return 0
-        if self.loss(math.inf, eta) > target:
+        if self.loss(math.inf, eta) >= target:  # the floor is only approached, never reached
             return math.inf
         hi = 1
         while self.loss(hi, eta) > target:
