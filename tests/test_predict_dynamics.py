@@ -298,3 +298,18 @@ def test_spectrum_bad_input(grams):
         s.loss(0.5)
     with pytest.raises(ValueError, match="target"):
         s.steps_to_loss(-1.0)
+
+
+def test_live_neural_tangents_when_installed(ref):
+    """With neural-tangents importable, compare on fresh times too (the stored file covers CI)."""
+    try:
+        import jax
+        import neural_tangents as nt
+    except Exception as exc:  # not installed, or an incompatible jax/scipy pair
+        pytest.skip(f"neural-tangents not importable: {exc!r}")
+    jax.config.update("jax_enable_x64", True)
+    times = np.array([0.3, 17.0])
+    fn = nt.predict.gradient_descent_mse(ref["ntk_dd"], ref["y_train"], learning_rate=0.5)
+    expect = np.asarray(fn(times, 0.0, 0.0, ref["ntk_td"])[1])
+    g = GradientDescentMSE(ref["ntk_dd"], ref["y_train"], learning_rate=0.5)
+    np.testing.assert_allclose(g.test(ref["ntk_td"], times / ref["y_train"].size), expect, rtol=1e-9, atol=1e-11)
