@@ -446,6 +446,17 @@ def report(out_dir, names, reference=None):
     f_s = sum(base[n]["fit_s"] for n in done)
     lines += ["", f"Wall time of the protocol run: kernels {k_s:.1f} s, SVC fits {f_s:.1f} s "
               f"({100 * k_s / (k_s + f_s):.1f}% kernels)."]
+    per = [base[n]["fit_s_per_candidate"] for n in done if "fit_s_per_candidate" in base[n]]
+    if per:
+        tot = {}
+        for d in per:
+            for label, sec in d.items():
+                tot[label] = tot.get(label, 0.0) + sec
+        top = max(tot, key=tot.get)
+        lines.append(f"Of the validation-grid SVC time ({len(per)} datasets with a per-kernel record), "
+                     f"'{top}' takes {100 * tot[top] / sum(tot.values()):.0f}%"
+                     + (" (dep = 0 is the linear kernel XXᵀ: libsvm converges slowly on it at large C)."
+                        if top.startswith("ntk dep=0") else "."))
     if both:
         ke = sum(extra[n]["kernel_s"] for n in both)
         fe = sum(extra[n]["fit_s"] for n in both)
