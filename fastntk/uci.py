@@ -411,6 +411,9 @@ def report(out_dir, names, reference=None):
     done = [n for n in names if n in base]
     lines = ["# UCI benchmark (Arora et al. 2020 protocol, MATH §9)", ""]
     lines.append(f"Datasets finished: {len(done)} of {len(names)} (protocol: no separate test file, N ≤ {MAX_SAMPLES}).")
+    missing = [n for n in names if n not in base]
+    if missing:
+        lines.append(f"Not finished (rerun to resume): {', '.join(missing)}.")
     if not done:
         return "\n".join(lines) + "\n"
     acc = {n: base[n]["test_acc"] for n in done}
