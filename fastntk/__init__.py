@@ -1,6 +1,6 @@
 """fastntk: Neural Tangent Kernels of infinitely wide networks, fast, on multicore CPUs."""
 from . import _core
-from . import activations, batching, datasets, distributed, empirical, graphs, pinn, progress, solvers
+from . import activations, batching, datasets, distributed, empirical, graphs, pinn, predict, progress, solvers
 from .cntk import Convolutional
 from .empirical import MLP, entk, init_mlp, monte_carlo_ntk, pntk
 from .fc import FullyConnected
@@ -12,4 +12,4 @@ openmp = _core.openmp
 
 __all__ = ["FullyConnected", "GraphNTK", "Convolutional", "Graph", "MLP", "entk", "pntk", "init_mlp",
            "monte_carlo_ntk", "activations", "batching", "datasets", "distributed", "empirical", "graphs", "pinn",
-           "progress", "solvers", "openmp", "__version__"]
+           "predict", "progress", "solvers", "openmp", "__version__"]

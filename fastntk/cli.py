@@ -12,6 +12,7 @@ COMMANDS = {
     "pntk-quality": ("fastntk.studies.pntk_quality", "pNTK vs full empirical NTK of random MLPs against width"),
     "gntk-table": ("fastntk.gntk_cli", "the GNTK paper's TU graph benchmark protocol (accuracy table)"),
     "pinn-study": ("fastntk.studies.pinn_study", "PINN NTK study on 1-D Poisson: NTK drift vs width, spectra, adaptive weights"),
+    "uci": ("fastntk.uci", "the UCI small-data benchmark of Arora et al. 2020 (MATH §9), resumable"),
 }
 
 
