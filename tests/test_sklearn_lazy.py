@@ -3,13 +3,18 @@ fails with an error naming the pip extra."""
 import os
 import subprocess
 import sys
+import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import fastntk
+
+# the folder holding the fastntk under test (the source tree after an in-place build, or site-packages)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastntk.__file__)))
 
 
 def _run(code):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    with tempfile.TemporaryDirectory() as cwd:  # not the repository root, whose fastntk/ may be unbuilt
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=cwd)
 
 
 def test_import_fastntk_does_not_import_sklearn():
