@@ -72,3 +72,19 @@ def allocate_outputs(shape, dtype, count):
             f"fastntk.batching.open_memmap) or compute it block by block on disk with "
             f"fastntk.batching.gram(kernel, X, out=..., max_memory='2GB')")
     return [np.empty(shape, dtype=dtype) for _ in range(count)]
+
+
+def gram_outputs(out, shape, dtype, want_nngp, want_ntk):
+    """The arrays a Gram call writes into: the caller's ``out`` (one array, or a (nngp, ntk) pair
+    for both kernels), checked, or newly allocated ones. Returns (outs, out_nngp, out_ntk)."""
+    count = int(want_nngp) + int(want_ntk)
+    if out is not None:
+        outs = list(out) if isinstance(out, (tuple, list)) else [out]
+        if len(outs) != count:
+            raise ValueError(f"out must hold {count} array(s)")
+        for o in outs:
+            if not isinstance(o, np.ndarray) or o.shape != shape or o.dtype != dtype:
+                raise ValueError(f"out arrays must be numpy arrays of shape {shape} and dtype {np.dtype(dtype)}")
+    else:
+        outs = allocate_outputs(shape, dtype, count)
+    return outs, (outs[0] if want_nngp else None), (outs[-1] if want_ntk else None)

@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 
 from . import _core
-from ._validation import allocate_outputs, available_memory, check_n_threads, check_positive_int
+from ._validation import available_memory, check_n_threads, check_positive_int, gram_outputs
 
 READOUTS = ("gap", "flatten")
 
@@ -187,19 +187,10 @@ class Convolutional:
         # X2 equal to X1 (a copy, another view) takes the symmetric path (half the pairs).
         symmetric = symmetric or (A.shape == B.shape and np.array_equal(A, B))
         shape = (A.shape[0], B.shape[0])
-        count = int(want_nngp) + int(want_ntk)
-        if out is not None:
-            outs = list(out) if isinstance(out, (tuple, list)) else [out]
-            if len(outs) != count:
-                raise ValueError(f"out must hold {count} array(s)")
-            for o in outs:
-                if not isinstance(o, np.ndarray) or o.shape != shape or o.dtype != A.dtype:
-                    raise ValueError(f"out arrays must be numpy arrays of shape {shape} and dtype {A.dtype}")
-        else:
-            outs = allocate_outputs(shape, A.dtype, count)
+        outs, out_nngp, out_ntk = gram_outputs(out, shape, A.dtype, want_nngp, want_ntk)
         P1 = self._prepare_flat(A, shape_a, n_threads, diagonal=False)
         P2 = P1 if symmetric else self._prepare_flat(B, shape_b, n_threads, diagonal=False)
-        self.fill(P1, P2, outs[0] if want_nngp else None, outs[-1] if want_ntk else None, symmetric=symmetric,
+        self.fill(P1, P2, out_nngp, out_ntk, symmetric=symmetric,
                   n_threads=n_threads, tile_size=tile_size)
         return outs
 

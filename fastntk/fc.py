@@ -5,7 +5,7 @@ import numpy as np
 
 from . import _core
 from . import activations as _activations
-from ._validation import allocate_outputs, as_points, check_n_threads, check_positive_int
+from ._validation import as_points, check_n_threads, check_positive_int, gram_outputs
 
 DEFAULT_TILE = 128
 
@@ -133,18 +133,7 @@ class FullyConnected:
         P1 = self.prepare(A, n_threads=n_threads, _spec=spec)
         P2 = P1 if symmetric else self.prepare(B, n_threads=n_threads, _spec=spec)
         shape = (A.shape[0], B.shape[0])
-        count = int(want_nngp) + int(want_ntk)
-        if out is not None:
-            outs = list(out) if isinstance(out, (tuple, list)) else [out]
-            if len(outs) != count:
-                raise ValueError(f"out must hold {count} array(s)")
-            for o in outs:
-                if not isinstance(o, np.ndarray) or o.shape != shape or o.dtype != A.dtype:
-                    raise ValueError(f"out arrays must be numpy arrays of shape {shape} and dtype {A.dtype}")
-        else:
-            outs = allocate_outputs(shape, A.dtype, count)
-        out_nngp = outs[0] if want_nngp else None
-        out_ntk = outs[-1] if want_ntk else None
+        outs, out_nngp, out_ntk = gram_outputs(out, shape, A.dtype, want_nngp, want_ntk)
         self.fill(P1, P2, out_nngp, out_ntk, symmetric=symmetric, n_threads=n_threads, tile_size=tile_size,
                   _spec=spec)
         return outs

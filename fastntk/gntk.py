@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _core
-from ._validation import allocate_outputs, available_memory, check_n_threads, check_positive_int
+from ._validation import available_memory, check_n_threads, check_positive_int, gram_outputs
 from .graphs import Graph
 
 __all__ = ["GraphNTK", "PreparedGraphs"]
@@ -385,17 +385,8 @@ class GraphNTK:
         if P1.n_features != P2.n_features:
             raise ValueError(f"graphs1 have {P1.n_features} node features but graphs2 have {P2.n_features}")
         shape = (len(P1), len(P2))
-        count = int(want_nngp) + int(want_ntk)
-        if out is not None:
-            outs = list(out) if isinstance(out, (tuple, list)) else [out]
-            if len(outs) != count:
-                raise ValueError(f"out must hold {count} array(s)")
-            for o in outs:
-                if not isinstance(o, np.ndarray) or o.shape != shape or o.dtype != np.float64:
-                    raise ValueError(f"out arrays must be float64 numpy arrays of shape {shape}")
-        else:
-            outs = allocate_outputs(shape, np.float64, count)
-        self.fill(P1, P2, outs[0] if want_nngp else None, outs[-1] if want_ntk else None, symmetric=symmetric,
+        outs, out_nngp, out_ntk = gram_outputs(out, shape, np.float64, want_nngp, want_ntk)
+        self.fill(P1, P2, out_nngp, out_ntk, symmetric=symmetric,
                   n_threads=n_threads, tile_nodes=tile_nodes)
         return outs
 
