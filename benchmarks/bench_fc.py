@@ -5,7 +5,7 @@
 Every case runs in a fresh subprocess (so peak RSS is the case's own), symmetric Gram of N points,
 d = 64, median of repeats after a warm-up. neural-tangents runs in its own interpreter (it needs
 old jax/numpy pins, PEERS.md); it is skipped when that interpreter is missing. Writes
-benchmarks/results/fc.md.
+benchmarks/results/fc.md (fc_partial.md for --quick or --sizes runs).
 """
 import argparse
 import json
@@ -120,10 +120,11 @@ def main():
     if have_nt:
         bench("neural-tangents erf f64", N1, act="erf", who="nt", repeats=3)
     bench("tanh (quadrature, order 16) f64", 1000, act="tanh", repeats=3)
-    write_table(rows, cores, have_nt)
+    name = "fc.md" if not (args.sizes or args.quick) else "fc_partial.md"  # partial runs keep fc.md intact
+    write_table(rows, cores, have_nt, name)
 
 
-def write_table(rows, cores, have_nt):
+def write_table(rows, cores, have_nt, name="fc.md"):
     def find(label, N, who=None):
         for r in rows:
             if r["label"] == label and r["N"] == N and "median" in r:
@@ -167,7 +168,7 @@ def write_table(rows, cores, have_nt):
     lines += ["", "`X @ X.T` is numpy's matmul of the same X (the linear kernel: one GEMM and the output write); "
               "a ratio > 1 in its column means fastntk's whole 3-layer NTK is faster than that."]
     (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "fc.md").write_text("\n".join(lines) + "\n")
+    (HERE / "results" / name).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
