@@ -6,14 +6,20 @@ import os
 import numpy as np
 
 
-def as_points(X, name="X"):
-    """Return X as a C-contiguous 2-D float32/float64 array of finite values."""
+def as_real_array(x, name):
+    """``x`` as a numpy array of booleans, integers or floats, or a TypeError naming ``name``."""
     try:
-        arr = np.asarray(X)
+        arr = np.asarray(x)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a numeric array, got {type(X).__name__}") from exc
+        raise TypeError(f"{name} must be a numeric array, got {type(x).__name__}") from exc
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be real-valued numeric, got dtype {arr.dtype}")
+    return arr
+
+
+def as_points(X, name="X"):
+    """Return X as a C-contiguous 2-D float32/float64 array of finite values."""
+    arr = as_real_array(X, name)
     if arr.ndim != 2:
         hint = "; use X.reshape(1, -1) for a single sample" if arr.ndim == 1 else ""
         raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}{hint}")

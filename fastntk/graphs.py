@@ -10,6 +10,8 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 
+from ._validation import as_real_array
+
 __all__ = ["Graph", "from_networkx"]
 
 
@@ -21,12 +23,7 @@ def _as_features(features, n_expected=None):
             raise ValueError(f"features must be 2-D (n_nodes, n_features), got shape {X.shape}")
         values = X.data
     else:
-        try:
-            X = np.asarray(features)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"features must be a numeric array, got {type(features).__name__}") from exc
-        if X.dtype.kind not in "biuf":
-            raise TypeError(f"features must be real-valued numeric, got dtype {X.dtype}")
+        X = as_real_array(features, "features")
         if X.ndim != 2:
             hint = "; use x.reshape(-1, 1) for one scalar feature per node" if X.ndim == 1 else ""
             raise ValueError(f"features must be 2-D (n_nodes, n_features), got shape {X.shape}{hint}")

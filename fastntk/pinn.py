@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _core
-from ._validation import allocate_outputs, available_memory, check_n_threads, check_positive_int
+from ._validation import allocate_outputs, as_real_array, available_memory, check_n_threads, check_positive_int
 
 __all__ = ["PINN", "Poisson1D", "infinite_width_ntk", "operator", "trace_weights", "train", "U", "UXX"]
 
@@ -33,12 +33,7 @@ def operator(c0=0.0, c1=0.0, c2=0.0):
 
 
 def _as_x(x, name="x"):
-    try:
-        arr = np.asarray(x)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a numeric array, got {type(x).__name__}") from exc
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be real-valued numeric, got dtype {arr.dtype}")
+    arr = as_real_array(x, name)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim == 0:
