@@ -5,6 +5,7 @@ import numbers
 import numpy as np
 
 from . import _core
+from ._gram_methods import GramMethods
 from ._validation import available_memory, check_n_threads, check_positive_int, gram_outputs
 
 READOUTS = ("gap", "flatten")
@@ -62,7 +63,7 @@ class PreparedImages:
                               cut(self.ntk_diag))
 
 
-class Convolutional:
+class Convolutional(GramMethods):
     """NNGP and NTK of an infinitely wide convolutional network (CNTK, Arora et al. 2019; MATH §8).
 
     The network: ``depth − 1`` layers of 3×3 SAME convolution (stride 1, zero padding) each followed by
@@ -193,26 +194,6 @@ class Convolutional:
         self.fill(P1, P2, out_nngp, out_ntk, symmetric=symmetric,
                   n_threads=n_threads, tile_size=tile_size)
         return outs
-
-    def nngp(self, X1, X2=None, *, n_threads=None, tile_size=None, out=None):
-        """NNGP Gram of two batches of images (X2=None: the symmetric Gram of X1)."""
-        return self._compute(X1, X2, True, False, n_threads, tile_size, out)[0]
-
-    def ntk(self, X1, X2=None, *, n_threads=None, tile_size=None, out=None):
-        """NTK (CNTK) Gram of two batches of images."""
-        return self._compute(X1, X2, False, True, n_threads, tile_size, out)[0]
-
-    def kernels(self, X1, X2=None, *, n_threads=None, tile_size=None, out=None):
-        """(NNGP, NTK) computed in one pass."""
-        nngp, ntk = self._compute(X1, X2, True, True, n_threads, tile_size, out)
-        return nngp, ntk
-
-    def diag(self, X, get="ntk", *, n_threads=None):
-        """Diagonal k(x_i, x_i): get='ntk', 'nngp' or 'both' (a tuple (nngp, ntk))."""
-        if get not in ("ntk", "nngp", "both"):
-            raise ValueError(f"get must be 'ntk', 'nngp' or 'both', got {get!r}")
-        P = self.prepare(X, n_threads=n_threads)
-        return {"ntk": P.ntk_diag, "nngp": P.nngp_diag, "both": (P.nngp_diag, P.ntk_diag)}[get]
 
 
 def _fmt(shape):

@@ -5,6 +5,7 @@ import numpy as np
 
 from . import _core
 from . import activations as _activations
+from ._gram_methods import GramMethods
 from ._validation import as_points, check_n_threads, check_positive_int, gram_outputs
 
 DEFAULT_TILE = 128
@@ -29,7 +30,7 @@ class Prepared:
                         self.nngp_diag[start:stop], self.ntk_diag[start:stop])
 
 
-class FullyConnected:
+class FullyConnected(GramMethods):
     """NNGP and NTK of an infinitely wide fully-connected network with ``depth`` hidden layers.
 
     Conventions (MATH §1):
@@ -137,23 +138,3 @@ class FullyConnected:
         self.fill(P1, P2, out_nngp, out_ntk, symmetric=symmetric, n_threads=n_threads, tile_size=tile_size,
                   _spec=spec)
         return outs
-
-    def nngp(self, X1, X2=None, *, n_threads=None, tile_size=None, out=None):
-        """NNGP Gram Σ⁽ᴸ⁾(X1, X2) (X2=None: the symmetric Gram of X1, computed on the upper triangle)."""
-        return self._compute(X1, X2, True, False, n_threads, tile_size, out)[0]
-
-    def ntk(self, X1, X2=None, *, n_threads=None, tile_size=None, out=None):
-        """NTK Gram Θ⁽ᴸ⁾(X1, X2)."""
-        return self._compute(X1, X2, False, True, n_threads, tile_size, out)[0]
-
-    def kernels(self, X1, X2=None, *, n_threads=None, tile_size=None, out=None):
-        """(NNGP, NTK) computed in one pass."""
-        nngp, ntk = self._compute(X1, X2, True, True, n_threads, tile_size, out)
-        return nngp, ntk
-
-    def diag(self, X, get="ntk", *, n_threads=None):
-        """Diagonal k(x_i, x_i): get='ntk', 'nngp' or 'both' (a tuple (nngp, ntk))."""
-        if get not in ("ntk", "nngp", "both"):
-            raise ValueError(f"get must be 'ntk', 'nngp' or 'both', got {get!r}")
-        P = self.prepare(X, n_threads=n_threads)
-        return {"ntk": P.ntk_diag, "nngp": P.nngp_diag, "both": (P.nngp_diag, P.ntk_diag)}[get]
