@@ -269,6 +269,18 @@ def same_inputs(X1, X2):
             and X1.dtype == X2.dtype and np.array_equal(X1, X2))
 
 
+def prepare_sides(kernel, X1, X2):
+    """Prepare both sides of a Gram once (X2 None or equal to X1: one side, symmetric).
+    Returns (P1, P2, symmetric, dtype of the result)."""
+    symmetric = same_inputs(X1, X2)
+    P1 = kernel.prepare(X1)
+    P2 = P1 if symmetric else kernel.prepare(X2)
+    dtype = _result_dtype(P1)
+    if _result_dtype(P2) != dtype:
+        raise ValueError(f"X1 and X2 prepare to different dtypes ({dtype}, {_result_dtype(P2)}); convert one")
+    return P1, P2, symmetric, dtype
+
+
 def _block_keys(n1, n2, block, symmetric):
     nb1, nb2 = -(-n1 // block), -(-n2 // block)
     return [(i, j) for i in range(nb1) for j in range(i if symmetric else 0, nb2)]
@@ -306,15 +318,10 @@ def gram(kernel, X1, X2=None, *, get="ntk", out=None, max_memory="2GB", block_si
         raise ValueError(f"get must be 'ntk', 'nngp' or 'both', got {get!r}")
     if not isinstance(sync, bool):
         raise TypeError(f"sync must be True or False, got {sync!r}")
-    symmetric = same_inputs(X1, X2)
     if checkpoint is not None and out is None:
         raise ValueError("a checkpoint needs out= (the storage it describes; e.g. batching.open_memmap(...))")
-    P1 = kernel.prepare(X1)
-    P2 = P1 if symmetric else kernel.prepare(X2)
+    P1, P2, symmetric, dtype = prepare_sides(kernel, X1, X2)
     n1, n2 = len(P1), len(P2)
-    dtype = _result_dtype(P1)
-    if _result_dtype(P2) != dtype:
-        raise ValueError(f"X1 and X2 prepare to different dtypes ({dtype}, {_result_dtype(P2)}); convert one")
     names = {"ntk": ["ntk"], "nngp": ["nngp"], "both": ["nngp", "ntk"]}[get]
     if out is None:
         outs = allocate_outputs((n1, n2), dtype, len(names))

@@ -24,7 +24,7 @@ Example::
 import numpy as np
 
 from ._validation import check_positive_int
-from .batching import _result_dtype, block_size_for, same_inputs
+from .batching import block_size_for, prepare_sides
 
 
 def _require_dask():
@@ -59,13 +59,8 @@ def gram(kernel, X1, X2=None, *, get="ntk", block_size=None, max_memory="512MB",
     if get not in ("ntk", "nngp", "both"):
         raise ValueError(f"get must be 'ntk', 'nngp' or 'both', got {get!r}")
     names = ["nngp", "ntk"] if get == "both" else [get]
-    symmetric = same_inputs(X1, X2)
-    P1 = kernel.prepare(X1)
-    P2 = P1 if symmetric else kernel.prepare(X2)
+    P1, P2, symmetric, dtype = prepare_sides(kernel, X1, X2)
     n1, n2 = len(P1), len(P2)
-    dtype = _result_dtype(P1)
-    if _result_dtype(P2) != dtype:
-        raise ValueError(f"X1 and X2 prepare to different dtypes ({dtype}, {_result_dtype(P2)}); convert one")
     if block_size is None:
         block = block_size_for(max_memory, dtype.itemsize, len(names), max(n1, n2))
     else:
