@@ -16,6 +16,8 @@ import numpy as np
 import scipy.linalg
 from scipy.linalg import lapack
 
+from .._validation import as_real_array
+
 MIN_RCOND = 1e-12
 _AUTO_JITTERS = tuple(10.0 ** k for k in range(-12, -1))
 
@@ -26,12 +28,7 @@ class JitterWarning(RuntimeWarning):
 
 def as_matrix(K, name, shape=None):
     """K as a finite float64 2-D array (of ``shape`` when given, None entries free)."""
-    try:
-        A = np.asarray(K)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a numeric array, got {type(K).__name__}") from exc
-    if A.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be real-valued numeric, got dtype {A.dtype}")
+    A = as_real_array(K, name)
     if A.ndim != 2:
         raise ValueError(f"{name} must be 2-D, got shape {A.shape}")
     if A.size == 0:
@@ -60,12 +57,7 @@ def as_square(K, name="K"):
 
 def as_targets(y, n, name="y"):
     """Targets as a float64 (n, k) array, and whether they were 1-D."""
-    try:
-        Y = np.asarray(y)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a numeric array, got {type(y).__name__}") from exc
-    if Y.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be real-valued numeric, got dtype {Y.dtype}")
+    Y = as_real_array(y, name)
     if Y.ndim not in (1, 2):
         raise ValueError(f"{name} must be 1-D (n,) or 2-D (n, k), got shape {Y.shape}")
     if Y.shape[0] != n:
