@@ -630,7 +630,7 @@ PYBIND11_MODULE(_core, m) {
         "gntk_gram",
         [](int blocks, int mlp_layers, bool jk, bool mean_pooling, py::tuple graphs1, int64_t a0, int64_t a1,
            py::tuple graphs2, int64_t b0, int64_t b1, py::object out_nngp, py::object out_ntk, bool symmetric,
-           int64_t tile_nodes, int n_threads) {
+           int64_t tile_nodes, int n_threads, py::object progress) {
             const int64_t steps = int64_t(blocks) * mlp_layers;
             GNTKGramArgs g;
             g.p = gntk_params(blocks, mlp_layers, jk, mean_pooling);
@@ -652,7 +652,7 @@ PYBIND11_MODULE(_core, m) {
                 (which == 0 ? g.nngp : g.ntk) = v.data;
                 (which == 0 ? g.ld_nngp : g.ld_ntk) = v.ld;
             }
-            const Poll poll = python_poll();
+            const Poll poll = python_poll(progress);
             bool done;
             {
                 py::gil_scoped_release release;
@@ -663,7 +663,9 @@ PYBIND11_MODULE(_core, m) {
         py::arg("blocks"), py::arg("mlp_layers"), py::arg("jumping_knowledge"), py::arg("mean_pooling"),
         py::arg("graphs1"), py::arg("a0"), py::arg("a1"), py::arg("graphs2"), py::arg("b0"), py::arg("b1"),
         py::arg("out_nngp"), py::arg("out_ntk"), py::arg("symmetric"), py::arg("tile_nodes"), py::arg("n_threads") = 0,
-        "Fill out_nngp / out_ntk (graphs1[a0:a1] × graphs2[b0:b1], float64, None to skip) with the GNTK Gram.");
+        py::arg("progress") = py::none(),
+        "Fill out_nngp / out_ntk (graphs1[a0:a1] × graphs2[b0:b1], float64, None to skip) with the GNTK Gram; "
+        "progress(done, total) is called about every 50 ms with the tasks finished.");
 
     // ---- physics-informed network NTK (MATH §6), float64 ----
     py::class_<PinnSpec>(m, "PinnSpec")

@@ -52,6 +52,16 @@ def test_bar_shows_tiles_and_results_do_not_change(make, monkeypatch, capsys):
     np.testing.assert_array_equal(with_bar, silent)
 
 
+def test_gntk_bar(monkeypatch, capsys):
+    pytest.importorskip("tqdm")
+    graphs = fastntk.datasets.load_tu().graphs[:40]  # embedded MUTAG
+    k = fastntk.GraphNTK(num_blocks=2, num_mlp_layers=2)
+    monkeypatch.setattr(progress, "BAR_DELAY", 0.0)
+    with_bar = k.ntk(graphs, tile_nodes=64, progress=True)
+    assert "GNTK Gram" in capsys.readouterr().err
+    np.testing.assert_array_equal(with_bar, k.ntk(graphs, tile_nodes=64, progress=False))
+
+
 def test_entk_bar(monkeypatch, capsys):
     pytest.importorskip("tqdm")
     mlp = fastntk.init_mlp([5, 32, 3], seed=0)
