@@ -3,7 +3,8 @@
 Works with any kernel object that implements the block protocol of the fastntk kernels
 (``FullyConnected``, the graph and convolutional kernels):
 
-* ``P = kernel.prepare(X)`` returns prepared inputs with ``len(P)`` and ``P.rows(a, b)``;
+* ``P = kernel.prepare(X)`` returns prepared inputs with ``len(P)`` and ``P.rows(a, b)`` (and, optionally,
+  ``kernel.prepare_pair(X1, X2)`` prepares the two sides of an X1 × X2 Gram together);
 * ``kernel.fill(P1, P2, out_nngp, out_ntk, symmetric=..., n_threads=...)`` writes one block into
   2-D arrays or views with contiguous rows.
 
@@ -270,11 +271,16 @@ def same_inputs(X1, X2):
 
 
 def prepare_sides(kernel, X1, X2):
-    """Prepare both sides of a Gram once (X2 None or equal to X1: one side, symmetric).
+    """Prepare both sides of a Gram once (X2 None or equal to X1: one side, symmetric), jointly when the
+    kernel has ``prepare_pair`` (so that blocks equal the kernel's own ``ntk(X1, X2)`` bit for bit).
     Returns (P1, P2, symmetric, dtype of the result)."""
     symmetric = same_inputs(X1, X2)
-    P1 = kernel.prepare(X1)
-    P2 = P1 if symmetric else kernel.prepare(X2)
+    if symmetric:
+        P1 = P2 = kernel.prepare(X1)
+    elif hasattr(kernel, "prepare_pair"):
+        P1, P2 = kernel.prepare_pair(X1, X2)
+    else:
+        P1, P2 = kernel.prepare(X1), kernel.prepare(X2)
     dtype = _result_dtype(P1)
     if _result_dtype(P2) != dtype:
         raise ValueError(f"X1 and X2 prepare to different dtypes ({dtype}, {_result_dtype(P2)}); convert one")

@@ -5,6 +5,7 @@ import numbers
 import numpy as np
 
 from . import _core
+from . import progress as _progress
 from ._gram_methods import GramMethods
 from ._validation import available_memory, check_n_threads, check_positive_int, gram_outputs
 
@@ -164,19 +165,22 @@ class Convolutional(GramMethods):
             return PreparedImages(X, shape, norms, None, None)
         return PreparedImages(X, shape, norms, nngp_diag[0], ntk_diag[0])
 
-    def fill(self, P1, P2, out_nngp=None, out_ntk=None, *, symmetric=False, n_threads=None, tile_size=None):
+    def fill(self, P1, P2, out_nngp=None, out_ntk=None, *, symmetric=False, n_threads=None, tile_size=None,
+             progress=False):
         """Write the Gram block of prepared images into out_nngp / out_ntk (2-D arrays or views with
-        contiguous rows, e.g. a slice of a numpy.memmap). ``symmetric`` requires P2 to be P1."""
+        contiguous rows, e.g. a slice of a numpy.memmap). ``symmetric`` requires P2 to be P1.
+        ``progress``: a tile progress bar (None: only on a terminal, for calls longer than 0.5 s)."""
         if P1.shape != P2.shape:
             raise ValueError(f"X1 images are {_fmt(P1.shape)} but X2 images are {_fmt(P2.shape)} (H×W×C)")
         if P1.X.dtype != P2.X.dtype:
             raise TypeError(f"prepared inputs have different dtypes ({P1.X.dtype}, {P2.X.dtype})")
         tile = self._default_tile() if tile_size is None else check_positive_int(tile_size, "tile_size", 1)
-        _core.cntk_gram(self._spec(P1.shape), P1.X, P1.norms, P2.X, P2.norms, out_nngp, out_ntk, bool(symmetric),
-                        tile, check_n_threads(n_threads))
+        with _progress.tiles(progress, "CNTK Gram") as report:
+            _core.cntk_gram(self._spec(P1.shape), P1.X, P1.norms, P2.X, P2.norms, out_nngp, out_ntk,
+                            bool(symmetric), tile, check_n_threads(n_threads), report)
 
     # -- public API ----------------------------------------------------------------------------------
-    def _compute(self, X1, X2, want_nngp, want_ntk, n_threads, tile_size, out):
+    def _compute(self, X1, X2, want_nngp, want_ntk, n_threads, tile_size, out, progress):
         A, shape_a = as_images(X1, "X1", self.channels_last)
         symmetric = X2 is None or X2 is X1
         B, shape_b = (A, shape_a) if symmetric else as_images(X2, "X2", self.channels_last)
@@ -191,8 +195,8 @@ class Convolutional(GramMethods):
         outs, out_nngp, out_ntk = gram_outputs(out, shape, A.dtype, want_nngp, want_ntk)
         P1 = self._prepare_flat(A, shape_a, n_threads, diagonal=False)
         P2 = P1 if symmetric else self._prepare_flat(B, shape_b, n_threads, diagonal=False)
-        self.fill(P1, P2, out_nngp, out_ntk, symmetric=symmetric,
-                  n_threads=n_threads, tile_size=tile_size)
+        self.fill(P1, P2, out_nngp, out_ntk, symmetric=symmetric, n_threads=n_threads, tile_size=tile_size,
+                  progress=progress)
         return outs
 
 

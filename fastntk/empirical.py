@@ -31,6 +31,7 @@ import numpy as np
 
 from . import _core
 from . import activations as _activations
+from . import progress as _progress
 from ._validation import allocate_outputs, as_points, available_memory, check_n_threads, check_positive_int
 
 _MODES = {"full": 0, "trace": 1, "diagonal": 2}
@@ -333,7 +334,7 @@ def _default_tile(mode, rows_per_point):
     return max(4, 240 // rows_per_point) if mode == "full" else 128
 
 
-def _contract(mlp, X1, X2, readout, mode, n_threads, tile_size):
+def _contract(mlp, X1, X2, readout, mode, n_threads, tile_size, progress):
     if not isinstance(mlp, MLP):
         raise TypeError(f"expected a fastntk.empirical.MLP, got {type(mlp).__name__} (use MLP.from_torch, or "
                         f"torch_entk for other modules)")
@@ -357,32 +358,34 @@ def _contract(mlp, X1, X2, readout, mode, n_threads, tile_size):
     _, feats1, cots1 = mlp._passes(A, readout)
     feats2, cots2 = (feats1, cots1) if symmetric else mlp._passes(B, readout)[1:]
     alpha, beta, _ = mlp.coefficients()
-    _core.entk_gram(feats1, cots1, feats2, cots2, [a * a for a in alpha], [b * b for b in beta], R, _MODES[mode],
-                    out, symmetric, tile, nt)
+    with _progress.tiles(progress, "eNTK Gram") as report:
+        _core.entk_gram(feats1, cots1, feats2, cots2, [a * a for a in alpha], [b * b for b in beta], R,
+                        _MODES[mode], out, symmetric, tile, nt, report)
     return out
 
 
-def entk(mlp, X1, X2=None, mode="full", *, n_threads=None, tile_size=None):
+def entk(mlp, X1, X2=None, mode="full", *, n_threads=None, tile_size=None, progress=None):
     """Empirical NTK of ``mlp`` (MATH §5): Θ̂(x, x')[o, p] = Σ_θ ∂f_o(x)/∂θ · ∂f_p(x')/∂θ.
 
     mode='full': shape (N1, N2, O, O); 'trace': (N1, N2), Σ_o Θ̂[o, o]; 'diagonal': (N1, N2, O).
     X2=None gives the symmetric Gram of X1 (exactly symmetric). float32 inputs compute in float32.
-    Memory: the output plus O(N·Σ_h d_h·O) for the cotangents.
+    Memory: the output plus O(N·Σ_h d_h·O) for the cotangents. ``progress``: a tile progress bar
+    (None: only on a terminal, for calls longer than 0.5 s).
     """
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {sorted(_MODES)}, got {mode!r}")
     O = mlp.n_outputs if isinstance(mlp, MLP) else 1
-    out = _contract(mlp, X1, X2, np.eye(O), mode, n_threads, tile_size)
+    out = _contract(mlp, X1, X2, np.eye(O), mode, n_threads, tile_size, progress)
     n1 = out.shape[0]
     return {"full": lambda: out.reshape(n1, -1, O, O), "trace": lambda: out,
             "diagonal": lambda: out.reshape(n1, -1, O)}[mode]()
 
 
-def pntk(mlp, X1, X2=None, *, n_threads=None, tile_size=None):
+def pntk(mlp, X1, X2=None, *, n_threads=None, tile_size=None, progress=None):
     """pNTK (Mohamadi et al. 2023, MATH §5): the eNTK of s(x) = Σ_o f_o(x)/√O, one cotangent per input,
     equal to (1/O)·1ᵀ Θ̂(x, x') 1. Shape (N1, N2); about O times cheaper than entk(mode='full')."""
     O = mlp.n_outputs if isinstance(mlp, MLP) else 1
-    return _contract(mlp, X1, X2, np.full((1, O), 1.0 / math.sqrt(O)), "trace", n_threads, tile_size)
+    return _contract(mlp, X1, X2, np.full((1, O), 1.0 / math.sqrt(O)), "trace", n_threads, tile_size, progress)
 
 
 # -- torch.func reference ------------------------------------------------------------------------------------

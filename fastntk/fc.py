@@ -5,6 +5,7 @@ import numpy as np
 
 from . import _core
 from . import activations as _activations
+from . import progress as _progress
 from ._gram_methods import GramMethods
 from ._validation import as_points, check_n_threads, check_positive_int, gram_outputs
 
@@ -14,20 +15,28 @@ DEFAULT_TILE = 128
 class Prepared:
     """Inputs of one side of a Gram, validated and with their per-point pass done.
 
-    Holds the C-contiguous points, the per-layer row statistics the core needs and the NNGP/NTK
-    diagonals. Batching and distributed back ends prepare each side once and fill blocks from it.
+    Holds the C-contiguous points, the per-layer row statistics the core needs, the NNGP/NTK
+    diagonals and ``table_range``: the largest variance a Custom activation's quadrature table spans in
+    the recursion they were computed with (None for the other activations). Batching and distributed back
+    ends prepare each side once and fill blocks from it.
     """
 
-    def __init__(self, X, stats, nngp_diag, ntk_diag):
+    def __init__(self, X, stats, nngp_diag, ntk_diag, table_range):
         self.X, self.stats, self.nngp_diag, self.ntk_diag = X, stats, nngp_diag, ntk_diag
+        self.table_range = table_range
 
     def __len__(self):
         return self.X.shape[0]
 
+    @property
+    def dtype(self):
+        """The dtype the Gram is computed in (that of the points)."""
+        return self.X.dtype
+
     def rows(self, start, stop):
         """The prepared points start:stop (a cheap copy of O((stop-start)·depth) statistics)."""
         return Prepared(self.X[start:stop], np.ascontiguousarray(self.stats[:, start:stop]),
-                        self.nngp_diag[start:stop], self.ntk_diag[start:stop])
+                        self.nngp_diag[start:stop], self.ntk_diag[start:stop], self.table_range)
 
 
 class FullyConnected(GramMethods):
@@ -87,54 +96,68 @@ class FullyConnected(GramMethods):
             top = max(top, a.max())
         return float(top)
 
-    def _spec(self, d, *Xs):
-        max_var = self._max_variance(*Xs) if isinstance(self.activation, _activations.Custom) else None
+    def _table_range(self, *Xs):
+        return self._max_variance(*Xs) if isinstance(self.activation, _activations.Custom) else None
+
+    def _spec(self, d, table_range):
         w0, b0, w, b = self._coefficients(d)
-        return _core.FCSpec(self.depth, self.fix, w0, b0, w, b, self.activation._spec(max_var))
+        return _core.FCSpec(self.depth, self.fix, w0, b0, w, b, self.activation._spec(table_range))
 
     # -- building blocks for batching / distributed back ends ------------------------------------
-    def prepare(self, X, *, n_threads=None, _spec=None):
+    def prepare(self, X, *, n_threads=None):
         """Validate X and run the per-point pass (row statistics and diagonals)."""
         X = as_points(X, "X")
-        spec = _spec if _spec is not None else self._spec(X.shape[1], X)
+        return self._prepare(X, self._table_range(X), n_threads)
+
+    def prepare_pair(self, X1, X2, *, n_threads=None):
+        """Both sides of an X1 × X2 Gram prepared with one recursion, as ``ntk(X1, X2)`` does (it matters
+        for a Custom activation, whose quadrature table then spans both inputs)."""
+        A, B = as_points(X1, "X1"), as_points(X2, "X2")
+        if A.shape[1] != B.shape[1]:
+            raise ValueError(f"X1 has {A.shape[1]} features but X2 has {B.shape[1]}")
+        if A.dtype != B.dtype:
+            A, B = A.astype(np.float64), B.astype(np.float64)
+        table_range = self._table_range(A, B)
+        return self._prepare(A, table_range, n_threads), self._prepare(B, table_range, n_threads)
+
+    def _prepare(self, X, table_range, n_threads):
         n = X.shape[0]
         stats = np.empty((3 * self.depth, n), dtype=X.dtype)
         nngp_diag = np.empty((1, n), dtype=X.dtype)
         ntk_diag = np.empty((1, n), dtype=X.dtype)
-        _core.fc_point_pass(spec, X, stats, nngp_diag, ntk_diag, check_n_threads(n_threads))
+        _core.fc_point_pass(self._spec(X.shape[1], table_range), X, stats, nngp_diag, ntk_diag, check_n_threads(n_threads))
         if not (np.isfinite(stats).all() and np.isfinite(nngp_diag).all() and np.isfinite(ntk_diag).all()):
             raise ValueError("the kernel overflows for these inputs (|x| too large for the "
                              f"{X.dtype} recursion); rescale X")
-        return Prepared(X, stats, nngp_diag[0], ntk_diag[0])
+        return Prepared(X, stats, nngp_diag[0], ntk_diag[0], table_range)
 
     def fill(self, P1, P2, out_nngp=None, out_ntk=None, *, symmetric=False, n_threads=None, tile_size=None,
-             _spec=None):
+             progress=False):
         """Write the Gram block of prepared inputs into out_nngp / out_ntk (2-D arrays or views with
-        contiguous rows, e.g. a slice of a numpy.memmap). ``symmetric`` requires P2 to be P1."""
+        contiguous rows, e.g. a slice of a numpy.memmap). ``symmetric`` requires P2 to be P1.
+        ``progress``: a tile progress bar (None: only on a terminal, for calls longer than 0.5 s)."""
         if P1.X.shape[1] != P2.X.shape[1]:
             raise ValueError(f"X1 has {P1.X.shape[1]} features but X2 has {P2.X.shape[1]}")
-        spec = _spec if _spec is not None else self._spec(P1.X.shape[1], P1.X, P2.X)
+        same = P1.table_range == P2.table_range
+        spec = self._spec(P1.X.shape[1], P1.table_range if same else self._table_range(P1.X, P2.X))
         tile = DEFAULT_TILE if tile_size is None else check_positive_int(tile_size, "tile_size", 1)
-        _core.fc_gram(spec, P1.X, P1.stats, P2.X, P2.stats, out_nngp, out_ntk, bool(symmetric), tile,
-                      check_n_threads(n_threads))
+        with _progress.tiles(progress, "FC Gram") as report:
+            _core.fc_gram(spec, P1.X, P1.stats, P2.X, P2.stats, out_nngp, out_ntk, bool(symmetric), tile,
+                          check_n_threads(n_threads), report)
 
     # -- public API ----------------------------------------------------------------------------------
-    def _compute(self, X1, X2, want_nngp, want_ntk, n_threads, tile_size, out):
+    def _compute(self, X1, X2, want_nngp, want_ntk, n_threads, tile_size, out, progress):
         A = as_points(X1, "X1")
         B = A if X2 is None or X2 is X1 else as_points(X2, "X2")
         # X2 equal to X1 (a copy, another view) takes the symmetric path: ρ(x, x) = 1 exactly on the
         # diagonal, half the work, and a result bitwise equal to ntk(X1).
         symmetric = B is A or (B.shape == A.shape and B.dtype == A.dtype and np.array_equal(A, B))
-        B = A if symmetric else B
-        if A.shape[1] != B.shape[1]:
-            raise ValueError(f"X1 has {A.shape[1]} features but X2 has {B.shape[1]}")
-        if A.dtype != B.dtype:
-            A, B = A.astype(np.float64), B.astype(np.float64)
-        spec = self._spec(A.shape[1], A) if symmetric else self._spec(A.shape[1], A, B)
-        P1 = self.prepare(A, n_threads=n_threads, _spec=spec)
-        P2 = P1 if symmetric else self.prepare(B, n_threads=n_threads, _spec=spec)
-        shape = (A.shape[0], B.shape[0])
-        outs, out_nngp, out_ntk = gram_outputs(out, shape, A.dtype, want_nngp, want_ntk)
+        if symmetric:
+            P1 = P2 = self._prepare(A, self._table_range(A), n_threads)
+        else:
+            P1, P2 = self.prepare_pair(A, B, n_threads=n_threads)
+        shape = (len(P1), len(P2))
+        outs, out_nngp, out_ntk = gram_outputs(out, shape, P1.dtype, want_nngp, want_ntk)
         self.fill(P1, P2, out_nngp, out_ntk, symmetric=symmetric, n_threads=n_threads, tile_size=tile_size,
-                  _spec=spec)
+                  progress=progress)
         return outs

@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _core
+from . import progress as _progress
 from ._validation import available_memory, check_n_threads, check_positive_int, gram_outputs
 from .graphs import Graph
 
@@ -360,9 +361,11 @@ class GraphNTK:
         _core.gntk_prepare(self.num_blocks, self.num_mlp_layers, arrays, check_n_threads(n_threads))
         return PreparedGraphs(arrays, 0, len(arrays[0]) - 1, d, self._config())
 
-    def fill(self, P1, P2, out_nngp=None, out_ntk=None, *, symmetric=False, n_threads=None, tile_nodes=None):
+    def fill(self, P1, P2, out_nngp=None, out_ntk=None, *, symmetric=False, n_threads=None, tile_nodes=None,
+             progress=False):
         """Write the Gram block of prepared graphs into out_nngp / out_ntk (float64 2-D arrays or views
-        with contiguous rows, shape (len(P1), len(P2))). ``symmetric`` requires P2 to be P1."""
+        with contiguous rows, shape (len(P1), len(P2))). ``symmetric`` requires P2 to be P1.
+        ``progress``: a progress bar (None: only on a terminal, for calls longer than 0.5 s)."""
         for P in (P1, P2):
             if not isinstance(P, PreparedGraphs):
                 raise TypeError("fill needs blocks returned by GraphNTK.prepare (or their .rows)")
@@ -373,12 +376,13 @@ class GraphNTK:
         if symmetric and not (P1.arrays is P2.arrays and P1.start == P2.start and P1.stop == P2.stop):
             raise ValueError("symmetric=True needs the same prepared block on both sides")
         tile = DEFAULT_TILE_NODES if tile_nodes is None else check_positive_int(tile_nodes, "tile_nodes", 1)
-        _core.gntk_gram(self.num_blocks, self.num_mlp_layers, self.jumping_knowledge, self.graph_pooling == "mean",
-                        P1.arrays, P1.start, P1.stop, P2.arrays, P2.start, P2.stop, out_nngp, out_ntk,
-                        bool(symmetric), tile, check_n_threads(n_threads))
+        with _progress.tiles(progress, "GNTK Gram") as report:
+            _core.gntk_gram(self.num_blocks, self.num_mlp_layers, self.jumping_knowledge,
+                            self.graph_pooling == "mean", P1.arrays, P1.start, P1.stop, P2.arrays, P2.start, P2.stop,
+                            out_nngp, out_ntk, bool(symmetric), tile, check_n_threads(n_threads), report)
 
     # -- public API ------------------------------------------------------------------------------------
-    def _compute(self, graphs1, graphs2, want_nngp, want_ntk, n_threads, tile_nodes, out):
+    def _compute(self, graphs1, graphs2, want_nngp, want_ntk, n_threads, tile_nodes, out, progress):
         symmetric = graphs2 is None or graphs2 is graphs1
         P1 = self.prepare(graphs1, n_threads=n_threads)
         P2 = P1 if symmetric else self.prepare(graphs2, n_threads=n_threads)
@@ -386,19 +390,20 @@ class GraphNTK:
             raise ValueError(f"graphs1 have {P1.n_features} node features but graphs2 have {P2.n_features}")
         shape = (len(P1), len(P2))
         outs, out_nngp, out_ntk = gram_outputs(out, shape, np.float64, want_nngp, want_ntk)
-        self.fill(P1, P2, out_nngp, out_ntk, symmetric=symmetric,
-                  n_threads=n_threads, tile_nodes=tile_nodes)
+        self.fill(P1, P2, out_nngp, out_ntk, symmetric=symmetric, n_threads=n_threads, tile_nodes=tile_nodes,
+                  progress=progress)
         return outs
 
-    def ntk(self, graphs1, graphs2=None, *, n_threads=None, tile_nodes=None, out=None):
-        """GNTK Gram (graphs2=None: the symmetric Gram of graphs1, computed on the upper triangle)."""
-        return self._compute(graphs1, graphs2, False, True, n_threads, tile_nodes, out)[0]
+    def ntk(self, graphs1, graphs2=None, *, n_threads=None, tile_nodes=None, out=None, progress=None):
+        """GNTK Gram (graphs2=None: the symmetric Gram of graphs1, computed on the upper triangle).
+        ``progress``: None shows a bar on a terminal for calls longer than 0.5 s; True always; False never."""
+        return self._compute(graphs1, graphs2, False, True, n_threads, tile_nodes, out, progress)[0]
 
-    def nngp(self, graphs1, graphs2=None, *, n_threads=None, tile_nodes=None, out=None):
+    def nngp(self, graphs1, graphs2=None, *, n_threads=None, tile_nodes=None, out=None, progress=None):
         """NNGP analogue of the GNTK (S in place of T in the recursion)."""
-        return self._compute(graphs1, graphs2, True, False, n_threads, tile_nodes, out)[0]
+        return self._compute(graphs1, graphs2, True, False, n_threads, tile_nodes, out, progress)[0]
 
-    def kernels(self, graphs1, graphs2=None, *, n_threads=None, tile_nodes=None, out=None):
+    def kernels(self, graphs1, graphs2=None, *, n_threads=None, tile_nodes=None, out=None, progress=None):
         """(NNGP, NTK) Grams computed in one pass."""
-        nngp, ntk = self._compute(graphs1, graphs2, True, True, n_threads, tile_nodes, out)
+        nngp, ntk = self._compute(graphs1, graphs2, True, True, n_threads, tile_nodes, out, progress)
         return nngp, ntk

@@ -60,3 +60,47 @@ def track(iterable, total=None, desc=None, unit="it", progress=None):
         for item in iterable:
             yield item
             b.update(1)
+
+
+class _TileBar:
+    """The callable handed to a C++ Gram loop as ``progress(done, total)`` (called about every 50 ms
+    from the computing thread, with the GIL). The bar appears only once the computation has run for
+    ``delay`` seconds, so short calls print nothing."""
+
+    def __init__(self, desc, delay):
+        self.desc, self.delay, self.bar = desc, delay, None
+
+    def __call__(self, done, total):
+        if self.bar is None:
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=total, desc=self.desc, unit="tile", delay=self.delay, dynamic_ncols=True,
+                            smoothing=0.1)
+        self.bar.update(done - self.bar.n)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+BAR_DELAY = 0.5  # seconds a C++ Gram runs before its tile bar appears
+
+
+class tiles:
+    """``with tiles(progress, desc) as report:`` gives the ``progress`` argument of the C++ Gram entry
+    points: None when no bar is wanted (the loop then only checks for Ctrl-C), else a :class:`_TileBar`."""
+
+    def __init__(self, progress, desc):
+        self.report = None
+        if _wanted(progress):
+            try:
+                import tqdm  # noqa: F401
+            except ImportError as exc:
+                raise ImportError("progress=True needs tqdm: pip install 'fastntk[progress]'") from exc
+            self.report = _TileBar(desc, BAR_DELAY)
+
+    def __enter__(self):
+        return self.report
+
+    def __exit__(self, *exc):
+        if self.report is not None:
+            self.report.close()

@@ -95,9 +95,22 @@ FCParams<T> fc_params(const FCSpec& s, const BoundActivation<T>& a) {
     return p;
 }
 
-bool python_interrupted() {
-    py::gil_scoped_acquire gil;
-    return PyErr_CheckSignals() != 0;
+// The poll of the long C++ loops (tiling.hpp), run with the GIL: a pending signal (Ctrl-C) stops the
+// loop; `progress` (None or a callable(done, total)) hears how far it got, and an exception it raises
+// also stops the loop and propagates. Build it while holding the GIL (it holds a Python reference).
+Poll python_poll(py::object progress = py::none()) {
+    return [progress](int64_t done, int64_t total) {
+        py::gil_scoped_acquire gil;
+        if (PyErr_CheckSignals() != 0) return true;
+        if (progress.is_none()) return false;
+        try {
+            progress(done, total);
+        } catch (py::error_already_set& e) {
+            e.restore();
+            return true;
+        }
+        return false;
+    };
 }
 
 template <class T>
@@ -118,7 +131,8 @@ void fc_point_pass_t(const FCSpec& spec, py::array X, py::array stats, py::array
 
 template <class T>
 void fc_gram_t(const FCSpec& spec, py::array X1, py::array stats1, py::array X2, py::array stats2,
-               py::object out_nngp, py::object out_ntk, bool symmetric, int64_t tile, int n_threads) {
+               py::object out_nngp, py::object out_ntk, bool symmetric, int64_t tile, int n_threads,
+               py::object progress) {
     auto x1 = view2d<T>(X1, "X1", false);
     auto x2 = view2d<T>(X2, "X2", false);
     auto s1 = view2d<T>(stats1, "stats1", false);
@@ -151,10 +165,11 @@ void fc_gram_t(const FCSpec& spec, py::array X1, py::array stats1, py::array X2,
         (which == 0 ? g.ld_nngp : g.ld_ntk) = v.ld;
         (which == 0 ? a_nngp : a_ntk) = arr;
     }
+    const Poll poll = python_poll(progress);
     bool done;
     {
         py::gil_scoped_release release;
-        done = fc_gram(g, tile, n_threads, python_interrupted);
+        done = fc_gram(g, tile, n_threads, poll);
     }
     if (!done) throw py::error_already_set();
 }
@@ -163,7 +178,7 @@ void fc_gram_t(const FCSpec& spec, py::array X1, py::array stats1, py::array X2,
 template <class T>
 void entk_gram_t(py::list feats1, py::list cots1, py::list feats2, py::list cots2, std::vector<double> alpha2,
                  std::vector<double> beta2, int O, int mode, py::array out, bool symmetric, int64_t tile,
-                 int n_threads) {
+                 int n_threads, py::object progress) {
     EntkArgs<T> g;
     g.n_layers = int(alpha2.size());
     if (g.n_layers < 1 || beta2.size() != alpha2.size() || py::len(feats1) != alpha2.size() ||
@@ -210,10 +225,11 @@ void entk_gram_t(py::list feats1, py::list cots1, py::list feats2, py::list cots
         throw py::value_error("entk_gram: out must have shape (n1, n2 * values_per_pair)");
     g.out = o.data;
     g.ld_out = o.ld;
+    const Poll poll = python_poll(progress);
     bool done;
     {
         py::gil_scoped_release release;
-        done = entk_gram(g, tile, n_threads, python_interrupted);
+        done = entk_gram(g, tile, n_threads, poll);
     }
     if (!done) throw py::error_already_set();
 }
@@ -412,11 +428,11 @@ void pinn_ntk_py(const PinnSpec& spec, py::array x1, py::array op1, py::array x2
     if (tile < 1) throw py::value_error("tile must be >= 1");
     auto o = view2d<double>(out, "out", true);
     if (o.rows != n1 || o.cols != n2) throw py::value_error("out has the wrong shape");
+    const Poll poll = python_poll();
     bool done;
     {
         py::gil_scoped_release release;
-        done = pinn_ntk(spec.net, px1, po1, n1, px2, po2, n2, o.data, o.ld, symmetric, tile, n_threads,
-                        python_interrupted);
+        done = pinn_ntk(spec.net, px1, po1, n1, px2, po2, n2, o.data, o.ld, symmetric, tile, n_threads, poll);
     }
     if (!done) throw py::error_already_set();
 }
@@ -471,13 +487,15 @@ PYBIND11_MODULE(_core, m) {
     m.def(
         "fc_gram",
         [](const FCSpec& spec, py::array X1, py::array stats1, py::array X2, py::array stats2, py::object out_nngp,
-           py::object out_ntk, bool symmetric, int64_t tile, int n_threads) {
-            dispatch(X1, [&] { fc_gram_t<double>(spec, X1, stats1, X2, stats2, out_nngp, out_ntk, symmetric, tile, n_threads); },
-                     [&] { fc_gram_t<float>(spec, X1, stats1, X2, stats2, out_nngp, out_ntk, symmetric, tile, n_threads); });
+           py::object out_ntk, bool symmetric, int64_t tile, int n_threads, py::object progress) {
+            dispatch(X1, [&] { fc_gram_t<double>(spec, X1, stats1, X2, stats2, out_nngp, out_ntk, symmetric, tile, n_threads, progress); },
+                     [&] { fc_gram_t<float>(spec, X1, stats1, X2, stats2, out_nngp, out_ntk, symmetric, tile, n_threads, progress); });
         },
         py::arg("spec"), py::arg("X1"), py::arg("stats1"), py::arg("X2"), py::arg("stats2"), py::arg("out_nngp"),
         py::arg("out_ntk"), py::arg("symmetric"), py::arg("tile"), py::arg("n_threads") = 0,
-        "Fill out_nngp / out_ntk (N1×N2 blocks, any row stride; None to skip) with the FC Gram.");
+        py::arg("progress") = py::none(),
+        "Fill out_nngp / out_ntk (N1×N2 blocks, any row stride; None to skip) with the FC Gram; progress(done, "
+        "total) is called about every 50 ms with the tiles finished.");
     // ---- Convolutional NTK (MATH §8; fastntk/cntk.py) ----
     struct CNTKSpec {
         int depth, H, W, C;
@@ -523,11 +541,12 @@ PYBIND11_MODULE(_core, m) {
                 if (nd.rows != 1 || nd.cols != im.n || td.rows != 1 || td.cols != im.n)
                     throw py::value_error("diag arrays must be (1, n)");
                 const CNTKParams<T> p = cntk_params(spec, tag);
+                const Poll poll = python_poll();
                 bool done;
                 {
                     py::gil_scoped_release release;
                     done = cntk_prepare(p, im, const_cast<T*>(im.norms), nd.data, td.data, gap_diagonal, n_threads,
-                                        python_interrupted);
+                                        poll);
                 }
                 if (!done) throw py::error_already_set();
             };
@@ -540,7 +559,8 @@ PYBIND11_MODULE(_core, m) {
     m.def(
         "cntk_gram",
         [cntk_images, cntk_params](const CNTKSpec& spec, py::array X1, py::array norms1, py::array X2, py::array norms2,
-                                   py::object out_nngp, py::object out_ntk, bool symmetric, int64_t tile, int n_threads) {
+                                   py::object out_nngp, py::object out_ntk, bool symmetric, int64_t tile, int n_threads,
+                                   py::object progress) {
             auto run = [&](auto tag) {
                 using T = decltype(tag);
                 CNTKGramArgs<T> g;
@@ -562,10 +582,11 @@ PYBIND11_MODULE(_core, m) {
                     (which == 0 ? g.nngp : g.ntk) = v.data;
                     (which == 0 ? g.ld_nngp : g.ld_ntk) = v.ld;
                 }
+                const Poll poll = python_poll(progress);
                 bool done;
                 {
                     py::gil_scoped_release release;
-                    done = cntk_gram(g, tile, n_threads, python_interrupted);
+                    done = cntk_gram(g, tile, n_threads, poll);
                 }
                 if (!done) throw py::error_already_set();
             };
@@ -573,17 +594,21 @@ PYBIND11_MODULE(_core, m) {
         },
         py::arg("spec"), py::arg("X1"), py::arg("norms1"), py::arg("X2"), py::arg("norms2"), py::arg("out_nngp"),
         py::arg("out_ntk"), py::arg("symmetric"), py::arg("tile"), py::arg("n_threads") = 0,
-        "Fill out_nngp / out_ntk (N1×N2 blocks, any row stride; None to skip) with the CNTK Gram.");
+        py::arg("progress") = py::none(),
+        "Fill out_nngp / out_ntk (N1×N2 blocks, any row stride; None to skip) with the CNTK Gram; progress(done, "
+        "total) is called about every 50 ms with the tasks finished.");
 
     m.def(
         "entk_gram",
         [](py::list feats1, py::list cots1, py::list feats2, py::list cots2, std::vector<double> alpha2,
-           std::vector<double> beta2, int O, int mode, py::array out, bool symmetric, int64_t tile, int n_threads) {
-            dispatch(out, [&] { entk_gram_t<double>(feats1, cots1, feats2, cots2, alpha2, beta2, O, mode, out, symmetric, tile, n_threads); },
-                     [&] { entk_gram_t<float>(feats1, cots1, feats2, cots2, alpha2, beta2, O, mode, out, symmetric, tile, n_threads); });
+           std::vector<double> beta2, int O, int mode, py::array out, bool symmetric, int64_t tile, int n_threads,
+           py::object progress) {
+            dispatch(out, [&] { entk_gram_t<double>(feats1, cots1, feats2, cots2, alpha2, beta2, O, mode, out, symmetric, tile, n_threads, progress); },
+                     [&] { entk_gram_t<float>(feats1, cots1, feats2, cots2, alpha2, beta2, O, mode, out, symmetric, tile, n_threads, progress); });
         },
         py::arg("feats1"), py::arg("cots1"), py::arg("feats2"), py::arg("cots2"), py::arg("alpha2"), py::arg("beta2"),
         py::arg("O"), py::arg("mode"), py::arg("out"), py::arg("symmetric"), py::arg("tile"), py::arg("n_threads") = 0,
+        py::arg("progress") = py::none(),
         "Empirical NTK contraction of MATH §5 into out (n1, n2*K), K = O*O (full), 1 (trace) or O (diagonal).");
     m.def(
         "gntk_prepare",
@@ -591,10 +616,11 @@ PYBIND11_MODULE(_core, m) {
             const GNTKParams p = gntk_params(blocks, mlp_layers, true, false);
             const int64_t count = graphs[0].cast<py::array>().shape(0) - 1;
             GraphSet s = gntk_graph_set(graphs, 0, count, int64_t(blocks) * mlp_layers);
+            const Poll poll = python_poll();
             bool done;
             {
                 py::gil_scoped_release release;
-                done = gntk_prepare(p, s, n_threads, python_interrupted);
+                done = gntk_prepare(p, s, n_threads, poll);
             }
             if (!done) throw py::error_already_set();
         },
@@ -604,7 +630,7 @@ PYBIND11_MODULE(_core, m) {
         "gntk_gram",
         [](int blocks, int mlp_layers, bool jk, bool mean_pooling, py::tuple graphs1, int64_t a0, int64_t a1,
            py::tuple graphs2, int64_t b0, int64_t b1, py::object out_nngp, py::object out_ntk, bool symmetric,
-           int64_t tile_nodes, int n_threads) {
+           int64_t tile_nodes, int n_threads, py::object progress) {
             const int64_t steps = int64_t(blocks) * mlp_layers;
             GNTKGramArgs g;
             g.p = gntk_params(blocks, mlp_layers, jk, mean_pooling);
@@ -626,17 +652,20 @@ PYBIND11_MODULE(_core, m) {
                 (which == 0 ? g.nngp : g.ntk) = v.data;
                 (which == 0 ? g.ld_nngp : g.ld_ntk) = v.ld;
             }
+            const Poll poll = python_poll(progress);
             bool done;
             {
                 py::gil_scoped_release release;
-                done = gntk_gram(g, tile_nodes, n_threads, python_interrupted);
+                done = gntk_gram(g, tile_nodes, n_threads, poll);
             }
             if (!done) throw py::error_already_set();
         },
         py::arg("blocks"), py::arg("mlp_layers"), py::arg("jumping_knowledge"), py::arg("mean_pooling"),
         py::arg("graphs1"), py::arg("a0"), py::arg("a1"), py::arg("graphs2"), py::arg("b0"), py::arg("b1"),
         py::arg("out_nngp"), py::arg("out_ntk"), py::arg("symmetric"), py::arg("tile_nodes"), py::arg("n_threads") = 0,
-        "Fill out_nngp / out_ntk (graphs1[a0:a1] × graphs2[b0:b1], float64, None to skip) with the GNTK Gram.");
+        py::arg("progress") = py::none(),
+        "Fill out_nngp / out_ntk (graphs1[a0:a1] × graphs2[b0:b1], float64, None to skip) with the GNTK Gram; "
+        "progress(done, total) is called about every 50 ms with the tasks finished.");
 
     // ---- physics-informed network NTK (MATH §6), float64 ----
     py::class_<PinnSpec>(m, "PinnSpec")

@@ -83,6 +83,15 @@ def test_cross_gram_bitwise(block):
     np.testing.assert_array_equal(batching.gram(KERNEL, X2, X1, get="nngp", block_size=block), KERNEL.nngp(X2, X1))
 
 
+def test_custom_activation_blocks_equal_the_in_memory_gram():
+    # A Custom activation's quadrature table spans the inputs' variances, so both sides of a cross Gram
+    # are prepared with one recursion (prepare_pair), as ntk(X1, X2) does; each block carries it.
+    k = fastntk.FullyConnected(2, fastntk.activations.Custom(np.tanh, lambda x: 1 - np.tanh(x) ** 2, grid=2048))
+    X1, X2 = _points(60, seed=3), 3.0 * _points(45, seed=4)
+    np.testing.assert_array_equal(batching.gram(k, X1, X2, block_size=16), k.ntk(X1, X2))
+    np.testing.assert_array_equal(batching.gram(k, X2, block_size=16), k.ntk(X2))
+
+
 def test_equal_copy_of_x1_gives_the_symmetric_gram():
     X = _points(90)
     got = batching.gram(KERNEL, X, X.copy(), block_size=40)

@@ -273,7 +273,7 @@ struct PairRef {
 template <class T>
 bool cntk_pair_rows_parallel(const CNTKParams<T>& p, const Images<T>& x1, const Images<T>& x2,
                              const std::vector<PairRef>& pairs, const std::function<void(int64_t, T, T)>& store,
-                             int nt, const std::function<bool()>& interrupted) {
+                             int nt, const Poll& poll) {
     const int rows = dy_rows(p);
     const int64_t count = int64_t(pairs.size());
     std::vector<OffsetGrids<T>> grids(size_t(nt), OffsetGrids<T>{p});
@@ -284,7 +284,7 @@ bool cntk_pair_rows_parallel(const CNTKParams<T>& p, const Images<T>& x1, const 
         double* ps = part.data() + 2 * (task / rows) * rows;
         pair_rows(p, x1.image(q.i), x1.norm(q.i), x2.image(q.j), x2.norm(q.j), q.self, dy, dy + 1,
                   grids[size_t(tid)], ps, ps + rows);
-    }, interrupted);
+    }, poll);
     if (!ok) return false;
     for (int64_t k = 0; k < count; ++k) {
         T s, t;
@@ -309,7 +309,7 @@ inline void cntk_one_pair(const CNTKParams<T>& p, const Images<T>& x1, const Ima
 // computes its diagonal, only when `gap_diagonal`: a Gram does not need it).
 template <class T>
 bool cntk_prepare(const CNTKParams<T>& p, const Images<T>& im, T* norms, T* nngp_diag, T* ntk_diag,
-                  bool gap_diagonal, int n_threads, const std::function<bool()>& interrupted) {
+                  bool gap_diagonal, int n_threads, const Poll& poll) {
     const int nt = resolve_threads(n_threads);
     std::vector<OffsetGrids<T>> grids(size_t(nt), OffsetGrids<T>{p});
     bool ok = parallel_for(im.n, nt, [&](int64_t i, int tid) {
@@ -317,20 +317,20 @@ bool cntk_prepare(const CNTKParams<T>& p, const Images<T>& im, T* norms, T* nngp
         offset_problem(p, im.image(i), nullptr, im.image(i), nullptr, true, 0, 0, grids[size_t(tid)], s, t,
                        norms + i * im.ld_norms);
         if (!p.gap) finish_pair(p, s, t, nngp_diag[i], ntk_diag[i]);
-    }, interrupted);
+    }, poll);
     if (!ok || !p.gap || !gap_diagonal) return ok;
     auto store = [&](int64_t k, T s, T t) { nngp_diag[k] = s; ntk_diag[k] = t; };
     if (im.n < 4 * int64_t(nt)) {
         std::vector<PairRef> pairs;
         for (int64_t i = 0; i < im.n; ++i) pairs.push_back({i, i, true});
-        return cntk_pair_rows_parallel<T>(p, im, im, pairs, store, nt, interrupted);
+        return cntk_pair_rows_parallel<T>(p, im, im, pairs, store, nt, poll);
     }
     std::vector<std::vector<double>> part(size_t(nt), std::vector<double>(size_t(2 * dy_rows(p))));
     return parallel_for(im.n, nt, [&](int64_t i, int tid) {
         T s, t;
         cntk_one_pair(p, im, im, PairRef{i, i, true}, grids[size_t(tid)], part[size_t(tid)], s, t);
         store(i, s, t);
-    }, interrupted);
+    }, poll);
 }
 
 template <class T>
@@ -347,7 +347,7 @@ struct CNTKGramArgs {
 // The Gram: one task per tile of `tile`×`tile` images (both sides stay in cache), pairs row by row;
 // with GAP and fewer than 4 pairs per thread, one task per (pair, dy row) instead.
 template <class T>
-bool cntk_gram(const CNTKGramArgs<T>& g, int64_t tile, int n_threads, const std::function<bool()>& interrupted) {
+bool cntk_gram(const CNTKGramArgs<T>& g, int64_t tile, int n_threads, const Poll& poll) {
     const int nt = resolve_threads(n_threads);
     auto put = [&](int64_t i, int64_t j, T s, T t) {
         if (g.nngp) g.nngp[i * g.ld_nngp + j] = s;
@@ -371,7 +371,7 @@ bool cntk_gram(const CNTKGramArgs<T>& g, int64_t tile, int n_threads, const std:
             for (int64_t j = g.symmetric ? i : 0; j < g.x2.n; ++j) pairs.push_back({i, j, same(i, j)});
         return cntk_pair_rows_parallel<T>(
             g.p, g.x1, g.x2, pairs, [&](int64_t k, T s, T t) { put(pairs[size_t(k)].i, pairs[size_t(k)].j, s, t); },
-            nt, interrupted);
+            nt, poll);
     }
     const std::vector<Tile> tiles = make_tiles(g.x1.n, g.x2.n, tile, g.symmetric);
     std::vector<OffsetGrids<T>> grids(size_t(nt), OffsetGrids<T>{g.p});
@@ -384,7 +384,7 @@ bool cntk_gram(const CNTKGramArgs<T>& g, int64_t tile, int n_threads, const std:
                 cntk_one_pair(g.p, g.x1, g.x2, PairRef{i, j, same(i, j)}, grids[size_t(tid)], part[size_t(tid)], s, v);
                 put(i, j, s, v);
             }
-    }, interrupted);
+    }, poll);
 }
 
 }  // namespace fastntk

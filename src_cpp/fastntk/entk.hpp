@@ -227,7 +227,7 @@ inline void entk_tile(const EntkArgs<float>& g, const Tile& t, EntkWork<float>& 
 
 // The whole (N1 × N2 × K) eNTK, or its upper triangle plus mirror when symmetric. False if interrupted.
 template <class T>
-bool entk_gram(const EntkArgs<T>& g, int64_t tile, int n_threads, const std::function<bool()>& interrupted) {
+bool entk_gram(const EntkArgs<T>& g, int64_t tile, int n_threads, const Poll& poll) {
     const std::vector<Tile> tiles = make_tiles(g.n1, g.n2, tile, g.symmetric);
     const int nt = resolve_threads(n_threads);
     std::vector<EntkWork<T>> work;
@@ -235,7 +235,7 @@ bool entk_gram(const EntkArgs<T>& g, int64_t tile, int n_threads, const std::fun
     for (int k = 0; k < nt; ++k) work.emplace_back(g, tile);
     return parallel_for(int64_t(tiles.size()), nt,
                         [&](int64_t k, int tid) { entk_tile(g, tiles[size_t(k)], work[size_t(tid)]); },
-                        interrupted);
+                        poll);
 }
 
 }  // namespace fastntk

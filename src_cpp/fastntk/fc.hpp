@@ -202,13 +202,13 @@ inline void fc_tile(const FCGramArgs<float>& g, const Tile& t, float* w) { fc_ti
 
 // The Gram (or the upper-triangle-plus-mirror when symmetric). Returns false if interrupted.
 template <class T>
-bool fc_gram(const FCGramArgs<T>& g, int64_t tile, int n_threads, const std::function<bool()>& interrupted) {
+bool fc_gram(const FCGramArgs<T>& g, int64_t tile, int n_threads, const Poll& poll) {
     const std::vector<Tile> tiles = make_tiles(g.x1.n, g.x2.n, tile, g.symmetric);
     const int nt = resolve_threads(n_threads);
     std::vector<std::vector<T>> work(nt, std::vector<T>(size_t(g.d * tile + 2 * tile * tile + 8 * tile)));
     return parallel_for(int64_t(tiles.size()), nt,
                         [&](int64_t k, int tid) { fc_tile(g, tiles[size_t(k)], work[size_t(tid)].data()); },
-                        interrupted);
+                        poll);
 }
 
 }  // namespace fastntk

@@ -328,7 +328,7 @@ FASTNTK_GNTK_CLONES static void gntk_norms_dispatch(const GNTKParams& p, GraphSe
 }
 
 // Per-graph pass over all graphs of A (fills A.norm / A.inv_norm). Returns false if interrupted.
-inline bool gntk_prepare(const GNTKParams& p, GraphSet& A, int n_threads, const std::function<bool()>& interrupted) {
+inline bool gntk_prepare(const GNTKParams& p, GraphSet& A, int n_threads, const Poll& poll) {
     const int nt = resolve_threads(n_threads);
     const size_t nthreads = static_cast<size_t>(nt);
     std::vector<std::vector<double>> buf(nthreads), pack(nthreads);
@@ -338,13 +338,13 @@ inline bool gntk_prepare(const GNTKParams& p, GraphSet& A, int n_threads, const 
                             gntk_norms_dispatch(p, A, g, buf[size_t(tid)], ia[size_t(tid)], ib[size_t(tid)],
                                                 pack[size_t(tid)]);
                         },
-                        interrupted);
+                        poll);
 }
 
 // The Gram block (all pairs, or pairs h >= g mirrored when symmetric). Units are (row graph,
 // column tile); with `symmetric` the tile containing g is clipped to start at g.
 inline bool gntk_gram(const GNTKGramArgs& a, int64_t tile_nodes, int n_threads,
-                      const std::function<bool()>& interrupted) {
+                      const Poll& poll) {
     const std::vector<int64_t> cut = graph_tiles(*a.B, tile_nodes);
     const int64_t ntiles = int64_t(cut.size()) - 1;
     // first tile of each row and the prefix count of units per row
@@ -366,7 +366,7 @@ inline bool gntk_gram(const GNTKGramArgs& a, int64_t tile_nodes, int n_threads,
                             if (a.symmetric) h0 = std::max(h0, g);
                             gntk_unit_dispatch(a, g, h0, cut[size_t(t) + 1], work[size_t(tid)]);
                         },
-                        interrupted);
+                        poll);
 }
 
 }  // namespace fastntk

@@ -405,7 +405,7 @@ inline void pinn_tile_isa(const PinnGramArgs<double>& g, const Tile& t, double* 
 template <class T>
 bool pinn_ntk(const PinnNet<T>& net, const T* x1, const T* op1, int64_t n1, const T* x2, const T* op2, int64_t n2,
               T* out, int64_t ld, bool symmetric, int64_t tile, int n_threads,
-              const std::function<bool()>& interrupted) {
+              const Poll& poll) {
     PinnStreams<T> s1, s2;
     pinn_forward(net, x1, n1, s1, n_threads);
     pinn_backward(net, op1, static_cast<const T*>(nullptr), s1, n_threads);
@@ -421,7 +421,7 @@ bool pinn_ntk(const PinnNet<T>& net, const T* x1, const T* op1, int64_t n1, cons
     std::vector<std::vector<T>> work(size_t(nt), std::vector<T>(size_t(pinn_tile_work(net, tile))));
     return parallel_for(
         int64_t(tiles.size()), nt,
-        [&](int64_t k, int tid) { pinn_tile_isa(g, tiles[size_t(k)], work[size_t(tid)].data()); }, interrupted);
+        [&](int64_t k, int tid) { pinn_tile_isa(g, tiles[size_t(k)], work[size_t(tid)].data()); }, poll);
 }
 
 }  // namespace fastntk

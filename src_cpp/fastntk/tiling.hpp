@@ -46,13 +46,18 @@ inline int thread_id() {
 #endif
 }
 
+// Asked by the calling thread of a long loop, with (tasks done, tasks in all): returns true to stop
+// it (a pending Ctrl-C), and may report the progress meanwhile.
+using Poll = std::function<bool(int64_t done, int64_t total)>;
+
 // Runs body(tile_index, thread_id) for every index in [0, count) on `n_threads` threads.
-// The calling thread asks `interrupted()` about every 50 ms (between tasks); once it answers
-// true, remaining tasks are skipped and the function returns false.
+// The calling thread polls about every 50 ms (between tasks) and once more at the end; once the
+// poll answers true, remaining tasks are skipped and the function returns false.
 inline bool parallel_for(int64_t count, int n_threads, const std::function<void(int64_t, int)>& body,
-                         const std::function<bool()>& interrupted) {
+                         const Poll& poll) {
     using clock = std::chrono::steady_clock;
     std::atomic<bool> stop{false};
+    std::atomic<int64_t> done{0};
     auto last = clock::now();
     const int nt = resolve_threads(n_threads);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
@@ -60,14 +65,16 @@ inline bool parallel_for(int64_t count, int n_threads, const std::function<void(
         if (stop.load(std::memory_order_relaxed)) continue;
         const int tid = thread_id();
         body(t, tid);
-        if (tid == 0 && interrupted) {
+        done.fetch_add(1, std::memory_order_relaxed);
+        if (tid == 0 && poll) {
             const auto now = clock::now();
             if (now - last > std::chrono::milliseconds(50)) {
                 last = now;
-                if (interrupted()) stop.store(true, std::memory_order_relaxed);
+                if (poll(done.load(std::memory_order_relaxed), count)) stop.store(true, std::memory_order_relaxed);
             }
         }
     }
+    if (!stop.load() && poll && poll(count, count)) stop.store(true);
     return !stop.load();
 }
 
