@@ -109,18 +109,24 @@ inline void first_aggregation(const GraphSet& A, int64_t g, const LevelView& va,
     const int64_t c = int64_t(ia.size());
     const double* ya = A.Y + A.y_off[g];
     const double* yb = B.Y + B.y_off[h];
-    pack.resize(size_t(std::max<int64_t>(c * nb, 1)));
+    if (pack.size() < size_t(c * nb)) pack.resize(size_t(c * nb));  // grow only: no zero fill per pair
     for (int64_t t = 0; t < c; ++t)  // packed Ŷ_Hᵀ: row t holds feature ib[t] of every row of H
         for (int64_t v = 0; v < nb; ++v) pack[size_t(t * nb + v)] = yb[int64_t(vb.rep[v]) * kb + ib[size_t(t)]];
     for (int64_t u = 0; u < na; ++u) {
         const double* yu = ya + int64_t(va.rep[u]) * ka;
         double* s = S + u * ld;
-        for (int64_t v = 0; v < nb; ++v) s[v] = 0.0;
+        if (c == 0)
+            for (int64_t v = 0; v < nb; ++v) s[v] = 0.0;
         for (int64_t t = 0; t < c; ++t) {
             const double x = yu[ia[size_t(t)]];
             const double* p = pack.data() + t * nb;
+            if (t == 0) {  // 0.0 + x·p: the bits of zeroing and then adding, without a separate pass
 #pragma omp simd
-            for (int64_t v = 0; v < nb; ++v) s[v] += x * p[v];
+                for (int64_t v = 0; v < nb; ++v) s[v] = 0.0 + x * p[v];
+            } else {
+#pragma omp simd
+                for (int64_t v = 0; v < nb; ++v) s[v] += x * p[v];
+            }
         }
     }
 }
@@ -133,48 +139,73 @@ inline void aggregate_left(const GraphSet& A, int64_t g, const LevelView& next, 
     for (int64_t c = 0; c < next.count; ++c) {
         const int64_t u = base + next.rep[c];
         double* o = out + c * width;
-        for (int64_t v = 0; v < width; ++v) o[v] = 0.0;
+        if (A.adj_ptr[u] == A.adj_ptr[u + 1])
+            for (int64_t v = 0; v < width; ++v) o[v] = 0.0;
         for (int64_t e = A.adj_ptr[u]; e < A.adj_ptr[u + 1]; ++e) {
             const double p = A.adj_val[e];
             const double* s = S + int64_t(prev.id[A.adj_col[e]]) * width;
+            if (e == A.adj_ptr[u]) {  // 0.0 + p·s, as in first_aggregation
 #pragma omp simd
-            for (int64_t v = 0; v < width; ++v) o[v] += p * s[v];
+                for (int64_t v = 0; v < width; ++v) o[v] = 0.0 + p * s[v];
+            } else {
+#pragma omp simd
+                for (int64_t v = 0; v < width; ++v) o[v] += p * s[v];
+            }
         }
     }
 }
 
 // S[:, d] = M P_Hᵀ for the columns d of graph H:  S[u][d] = Σ_w P_H[next.rep[d]][w] M[u][prev.id[w]]
-// (CSR order), M and S with their own row strides.
+// (CSR order), M and S with their own row strides. Computed on the transposed blocks, so that each
+// sum runs on 8 rows u at once in a register; each entry is still the same sum in the same order.
+// `scratch`: (prev.count + next.count)·(rows rounded up to 8) doubles.
 inline void aggregate_right(const GraphSet& B, int64_t h, const LevelView& next, const LevelView& prev,
-                            const double* M, int64_t ldm, double* S, int64_t lds, int64_t rows) {
-    const int64_t base = B.node_off[h];
-    for (int64_t u = 0; u < rows; ++u) {
-        const double* m = M + u * ldm;
-        double* s = S + u * lds;
-        for (int64_t d = 0; d < next.count; ++d) {
-            const int64_t v = base + next.rep[d];
-            double acc = 0.0;
-            for (int64_t e = B.adj_ptr[v]; e < B.adj_ptr[v + 1]; ++e) acc += B.adj_val[e] * m[prev.id[B.adj_col[e]]];
-            s[d] = acc;
+                            const double* M, int64_t ldm, double* S, int64_t lds, int64_t rows, double* scratch) {
+    const int64_t base = B.node_off[h], stride = (rows + 7) / 8 * 8;
+    double* Mt = scratch;                         // prev.count × stride, padded with zeros
+    double* St = scratch + prev.count * stride;  // next.count × stride
+    for (int64_t j = 0; j < prev.count; ++j)
+        for (int64_t u = rows; u < stride; ++u) Mt[j * stride + u] = 0.0;
+    for (int64_t u = 0; u < rows; ++u)
+        for (int64_t j = 0; j < prev.count; ++j) Mt[j * stride + u] = M[u * ldm + j];
+    for (int64_t d = 0; d < next.count; ++d) {
+        const int64_t v = base + next.rep[d];
+        for (int64_t u0 = 0; u0 < stride; u0 += 8) {
+            double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (int64_t e = B.adj_ptr[v]; e < B.adj_ptr[v + 1]; ++e) {
+                const double q = B.adj_val[e];
+                const double* mt = Mt + int64_t(prev.id[B.adj_col[e]]) * stride + u0;
+                for (int k = 0; k < 8; ++k) acc[k] += q * mt[k];
+            }
+            for (int k = 0; k < 8; ++k) St[d * stride + u0 + k] = acc[k];
         }
+    }
+    for (int64_t u = 0; u < rows; ++u)
+        for (int64_t d = 0; d < next.count; ++d) S[u * lds + d] = St[d * stride + u];
+}
+
+// The readout Σ_u w_u Σ_v w_v M[u][v] in two passes: the weighted column sums of the whole tile row,
+//   col[v] = Σ_u w_u M[u][v]  (u in order, vectorised along the row),
+// then per column graph Σ_v w_v col[v] with 8 partial sums indexed by v mod 8 counted from the
+// graph's first column, so that a value never depends on where the graph sits in the tile.
+inline void weighted_column_sums(const double* M, int64_t ld, int64_t rows, int64_t width, const double* wa,
+                                 double* col) {
+    for (int64_t v = 0; v < width; ++v) col[v] = 0.0;
+    for (int64_t u = 0; u < rows; ++u) {
+        const double w = wa[u];
+        const double* m = M + u * ld;
+#pragma omp simd
+        for (int64_t v = 0; v < width; ++v) col[v] += w * m[v];
     }
 }
 
-// Σ_u w_u Σ_v w_v M[u][v] over an ng × nh block, with a fixed summation pattern (8 partial sums
-// indexed by v mod 8), so the value never depends on where the block sits in memory.
-inline double weighted_sum(const double* M, int64_t ld, int64_t ng, int64_t nh, const double* wa, const double* wb) {
-    double total = 0.0;
-    for (int64_t u = 0; u < ng; ++u) {
-        const double* m = M + u * ld;
-        double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        int64_t v = 0;
-        for (; v + 8 <= nh; v += 8)
-            for (int k = 0; k < 8; ++k) part[k] += wb[v + k] * m[v + k];
-        for (int k = 0; v < nh; ++v, ++k) part[k] += wb[v] * m[v];
-        const double row = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-        total += wa[u] * row;
-    }
-    return total;
+inline double weighted_dot(const double* col, const double* wb, int64_t n) {
+    double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t v = 0;
+    for (; v + 8 <= n; v += 8)
+        for (int k = 0; k < 8; ++k) part[k] += wb[v + k] * col[v + k];
+    for (int k = 0; v < n; ++v, ++k) part[k] += wb[v] * col[v];
+    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
 
 // s_G · s_H over shared feature columns: the readout of the raw input layer Σ⁽⁰⁾.
@@ -249,8 +280,9 @@ inline void gntk_norms_one(const GNTKParams& p, GraphSet& A, int64_t g, std::vec
                            std::vector<int32_t>& iota) {
     const int64_t n = A.nodes(g), base = A.node_off[g];
     const LevelView all = node_view(A, g, iota);
-    buf.resize(size_t(3 * n * n));
-    double *S = buf.data(), *T = S + n * n, *M = T + n * n;
+    const int64_t need = 3 * n * n + 2 * (n + 7) * n;  // S, T, M and aggregate_right's scratch
+    if (buf.size() < size_t(need)) buf.resize(size_t(need));
+    double *S = buf.data(), *T = S + n * n, *M = T + n * n, *scratch = M + n * n;
     first_aggregation(A, g, all, A, g, all, S, n, ia, ib, pack);
     for (int l = 1; l <= p.blocks; ++l) {
         for (int r = 0; r < p.mlp_layers; ++r) {
@@ -265,7 +297,7 @@ inline void gntk_norms_one(const GNTKParams& p, GraphSet& A, int64_t g, std::vec
         }
         if (l < p.blocks) {
             aggregate_left(A, g, all, all, S, M, n);
-            aggregate_right(A, g, all, all, M, n, S, n, n);
+            aggregate_right(A, g, all, all, M, n, S, n, n, scratch);
         }
     }
 }
@@ -344,10 +376,11 @@ struct GNTKGramArgs {
 };
 
 struct GNTKWork {
-    std::vector<double> S, T, M, pack;
+    std::vector<double> S, T, M, pack, scratch;
     std::vector<int32_t> ia, ib, iota_a, iota_b;
     std::vector<double> acc_nngp, acc_ntk;
     std::vector<double> row_norm, col_norm;  // the block's norms gathered per row / tile column
+    std::vector<double> col_sum;             // weighted column sums of S and T (readout)
     std::vector<LevelView> cols, cols_next;
     std::vector<int64_t> off, off_next;      // column offset of each graph of the tile
 };
@@ -372,11 +405,13 @@ inline void gntk_unit(const GNTKGramArgs& a, int64_t g, int64_t h0, int64_t h1, 
     LevelView row = row_view(1);
     col_views(1, w.cols, w.off);
     const int64_t ng = A.nodes(g), max_width = B.node_off[h1] - B.node_off[h0];
-    w.S.resize(size_t(ng * max_width));
-    w.T.resize(size_t(ng * max_width));
-    w.M.resize(size_t(ng * max_width));
-    w.row_norm.resize(size_t(2 * R * ng));
-    w.col_norm.resize(size_t(2 * R * max_width));
+    int64_t max_nodes = 0;  // the transposed blocks of aggregate_right
+    for (int64_t h = h0; h < h1; ++h) max_nodes = std::max(max_nodes, B.nodes(h));
+    // buffers only grow (a shrinking resize followed by a growing one would zero-fill every unit)
+    for (auto [buf, n] : {std::pair{&w.S, ng * max_width}, {&w.T, ng * max_width}, {&w.M, ng * max_width},
+                          {&w.scratch, 2 * (ng + 7) * max_nodes}, {&w.row_norm, 2 * R * ng},
+                          {&w.col_norm, 2 * R * max_width}, {&w.col_sum, 2 * max_width}})
+        if (buf->size() < size_t(n)) buf->resize(size_t(n));
     w.acc_nngp.assign(size_t(m), 0.0);
     w.acc_ntk.assign(size_t(m), 0.0);
     double *S = w.S.data(), *T = w.T.data(), *M = w.M.data();
@@ -414,13 +449,17 @@ inline void gntk_unit(const GNTKGramArgs& a, int64_t g, int64_t h0, int64_t h1, 
         for (int r = 0; r < R; ++r)
             relu_step(rn + r * row.count, ri + r * row.count, cn + r * width, ci + r * width, row.count, width,
                       self ? 0 : -1, S, T);
-        if (p.jumping_knowledge || l == p.blocks)
+        if (p.jumping_knowledge || l == p.blocks) {
+            double *cs = w.col_sum.data(), *ct = cs + width;
+            weighted_column_sums(S, width, row.count, width, row.weight, cs);
+            weighted_column_sums(T, width, row.count, width, row.weight, ct);
             for (int64_t h = h0; h < h1; ++h) {
                 const size_t k = size_t(h - h0);
                 const LevelView& col = w.cols[k];
-                w.acc_nngp[k] += weighted_sum(S + w.off[k], width, row.count, col.count, row.weight, col.weight);
-                w.acc_ntk[k] += weighted_sum(T + w.off[k], width, row.count, col.count, row.weight, col.weight);
+                w.acc_nngp[k] += weighted_dot(cs + w.off[k], col.weight, col.count);
+                w.acc_ntk[k] += weighted_dot(ct + w.off[k], col.weight, col.count);
             }
+        }
         if (l < p.blocks) {
             const LevelView next = row_view(l + 1);
             col_views(l + 1, w.cols_next, w.off_next);
@@ -430,7 +469,7 @@ inline void gntk_unit(const GNTKGramArgs& a, int64_t g, int64_t h0, int64_t h1, 
                 for (int64_t h = h0; h < h1; ++h) {
                     const size_t k = size_t(h - h0);
                     aggregate_right(B, h, w.cols_next[k], w.cols[k], M + w.off[k], width, X + w.off_next[k],
-                                    next_width, next.count);
+                                    next_width, next.count, w.scratch.data());
                 }
             }
             row = next;
