@@ -96,6 +96,24 @@ def fastntk_pair_seconds(graphs, cfg, idx, threads):
     return (time.perf_counter() - t0) / len(idx)
 
 
+def gram_and_fill_seconds(graphs, cfg, threads, repeat=3):
+    """Best of `repeat`: the whole symmetric NTK Gram (packing, per-graph pass and fill), and the fill
+    alone (the per-pair work, per-graph work excluded as in the reference timing)."""
+    kernel = fastntk.GraphNTK(**cfg)
+    n = len(graphs)
+    gram, fill = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        P = kernel.prepare(graphs, n_threads=threads)
+        K = np.empty((n, n))
+        t1 = time.perf_counter()
+        kernel.fill(P, P, None, K, symmetric=True, n_threads=threads)
+        t2 = time.perf_counter()
+        gram.append(t2 - t0)
+        fill.append(t2 - t1)
+    return min(gram), min(fill)
+
+
 def timing(args):
     """Gram time and peak memory only (no SVM), for the performance targets; -> <NAME>-timing.json."""
     t0 = time.perf_counter()
@@ -138,14 +156,10 @@ def speed(args):
     result["speed"].update(kron_s_per_pair=kron_s, kron_pairs=kron_n)
     if args.regram:  # Gram time again, now, next to the reference timing (best of 3)
         n = len(ds)
-        kernel = fastntk.GraphNTK(**best_row["cfg"])
-        times = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            kernel.ntk(ds.graphs)
-            times.append(time.perf_counter() - t0)
-        result["speed"]["fastntk_gram_s_per_pair"] = min(times) / (n * (n + 1) / 2)
-        result["speed"]["regram_s"] = min(times)
+        gram_s, fill_s = gram_and_fill_seconds(ds.graphs, best_row["cfg"], args.threads)
+        result["speed"].update(fastntk_gram_s_per_pair=gram_s / (n * (n + 1) / 2), regram_s=gram_s,
+                               fastntk_fill_s_per_pair=fill_s / (n * (n + 1) / 2), threads=args.threads or
+                               fastntk._core.max_threads())
     result["speed"].update(reference_s_per_pair=ref_s, ref_pairs=args.ref_pairs,
                            fastntk_single_pair_call_s=fastntk_pair_seconds(ds.graphs, best_row["cfg"], idx, 1))
     path.write_text(json.dumps(result, indent=1))
@@ -167,19 +181,28 @@ def run(args):
     for cfg in configs:
         kernel = fastntk.GraphNTK(**cfg)
         t0 = time.perf_counter()
-        K = kernel.ntk(ds.graphs, n_threads=args.threads)
-        gram_s = time.perf_counter() - t0
+        P = kernel.prepare(ds.graphs, n_threads=args.threads)
+        K = np.empty((n, n))
+        t1 = time.perf_counter()
+        kernel.fill(P, P, None, K, symmetric=True, n_threads=args.threads)  # = kernel.ntk(ds.graphs)
+        gram_s, fill_s = time.perf_counter() - t0, time.perf_counter() - t1
+        del P
         t0 = time.perf_counter()
         best = gntk_cli.official_protocol(K, ds.labels, ds.folds, C_list, n_jobs=args.jobs)
         svm_s = time.perf_counter() - t0
         name = f"B={cfg['num_blocks']},R={cfg['num_mlp_layers']},{cfg['neighbor_pooling']}"
-        row = dict(config=name, cfg=cfg, gram_s=gram_s, svm_s=svm_s, n_C=len(C_list), **best)
+        row = dict(config=name, cfg=cfg, gram_s=gram_s, fill_s=fill_s, svm_s=svm_s, n_C=len(C_list), **best)
         rows.append(row)
         if args.nested:
             kernels[name] = K
         print(f"{ds.name} {name}: {100 * best['mean']:.2f} ± {100 * best['std']:.2f} ({best['variant']}, "
               f"C={best['C']:.3g}); Gram {gram_s:.2f} s, SVM {svm_s:.1f} s", flush=True)
         del K
+    suffix = "" if args.tag_order == "networkx" else f"-{args.tag_order}"
+    out = RUNS / f"{ds.name}{suffix}.json"
+    if args.merge and out.exists():  # keep the configs of earlier runs that this one did not redo
+        done = {r["config"] for r in rows}
+        rows = [r for r in json.loads(out.read_text())["rows"] if r["config"] not in done] + rows
     best_row = max(rows, key=lambda r: r["mean"])
     if args.c_step > 1 and args.refine:  # the best config again, on the full 120-value C grid
         K = fastntk.GraphNTK(**best_row["cfg"]).ntk(ds.graphs, n_threads=args.threads)
@@ -205,10 +228,10 @@ def run(args):
     result["speed"] = dict(config=best_row["config"], ref_pairs=args.ref_pairs, reference_s_per_pair=ref_s,
                            fastntk_single_pair_call_s=fast_s,
                            fastntk_gram_s_per_pair=best_row["gram_s"] / (n * (n + 1) / 2))
+    if "fill_s" in best_row:
+        result["speed"]["fastntk_fill_s_per_pair"] = best_row["fill_s"] / (n * (n + 1) / 2)
     result["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     result["gram_gib"] = n * n * 8 / 2**30
-    suffix = "" if args.tag_order == "networkx" else f"-{args.tag_order}"
-    out = RUNS / f"{ds.name}{suffix}.json"
     out.write_text(json.dumps(result, indent=1))
     print(f"wrote {out}; peak RSS {result['peak_rss_gib']:.2f} GiB; reference {ref_s * 1e3:.2f} ms/pair, "
           f"fastntk Gram {result['speed']['fastntk_gram_s_per_pair'] * 1e6:.2f} µs/pair", flush=True)
@@ -288,17 +311,22 @@ def report(args):
                      f"{paper_s} | {within} | {b['config']}, {b['variant']}, C={b['C']:.3g} | {nested} | {b['gram_s']:.2f} s | "
                      f"{b['svm_s']:.0f} s |")
     lines += ["", "## Speed", "",
-              "Gram: the full symmetric NTK Gram of the data set (upper triangle, 2 threads) for the best config. "
+              "Gram: the full symmetric NTK Gram of the data set (upper triangle, 2 threads; packing, per-graph pass "
+              "and fill; best of 3 when re-timed by `speed --regram`) for the best config. Fill: the same Gram without "
+              "the packing and the per-graph pass, i.e. per-graph work excluded as in the reference timing. "
               "Reference: the independent dense-numpy GNTK of `tests/gntk_reference.py` (per pair; its per-graph "
-              "passes done beforehand, outside the timing), timed on random pairs; fastntk single-pair: the same pairs, one `ntk([g], [h])` "
+              "passes done beforehand, outside the timing), timed in the same run on random pairs (300 for rows "
+              "re-timed by `speed`; graph sizes are skewed, so few pairs give a noisy mean); "
+              "fastntk single-pair: the same pairs, one `ntk([g], [h])` "
               "call each (1 thread, includes packing) — the per-call overhead dominates there. Official-style kron: "
               "the official code's algorithm (each aggregation as one scipy `kron(P_G, P_H) @ vec(S)`), re-written "
               "from MATH §7 and timed on the first pairs of the same sample (those with nnz(P_G)·nnz(P_H) ≤ 2·10⁷, "
               "so that the Kronecker product fits in memory; this favours kron on data sets with big graphs).", "",
               "| data set | config | Gram time | unique pairs | fastntk Gram µs/pair | reference ms/pair | "
-              "speed-up vs reference | official-style kron ms/pair | speed-up vs kron | fastntk single-pair call ms | "
+              "speed-up vs reference | fastntk fill µs/pair | speed-up vs reference, fill | "
+              "official-style kron ms/pair | speed-up vs kron | fastntk single-pair call ms | "
               "peak RSS (GiB) | Gram size (GiB) |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for k in keys:
         r = results[k]
         s = r["speed"]
@@ -307,6 +335,9 @@ def report(args):
         lines.append(f"| {k} | {s['config']} | {s.get('regram_s', row['gram_s']):.2f} s | {n * (n + 1) // 2} | "
                      f"{s['fastntk_gram_s_per_pair'] * 1e6:.2f} | {s['reference_s_per_pair'] * 1e3:.2f} | "
                      f"{s['reference_s_per_pair'] / s['fastntk_gram_s_per_pair']:.0f}× | "
+                     + (f"{s['fastntk_fill_s_per_pair'] * 1e6:.2f} | "
+                        f"{s['reference_s_per_pair'] / s['fastntk_fill_s_per_pair']:.0f}× | "
+                        if "fastntk_fill_s_per_pair" in s else "not run | | ")
                      + (f"{s['kron_s_per_pair'] * 1e3:.2f} | {s['kron_s_per_pair'] / s['fastntk_gram_s_per_pair']:.0f}× | "
                         if "kron_s_per_pair" in s else "not run | | ")
                      + f"{s['fastntk_single_pair_call_s'] * 1e3:.2f} | {r['peak_rss_gib']:.2f} | {r['gram_gib']:.3f} |")
@@ -346,6 +377,7 @@ def main():
     r.add_argument("--jobs", type=int, default=2, help="parallel processes for the SVM folds")
     r.add_argument("--c-step", type=int, default=1, help="use every k-th value of the 120 C values (time budget)")
     r.add_argument("--refine", action="store_true", help="with --c-step: redo the best config on the full C grid")
+    r.add_argument("--merge", action="store_true", help="add to the configs of an earlier run (same data set)")
     r.set_defaults(fn=run)
     tp = sub.add_parser("timing")
     tp.add_argument("dataset")
@@ -355,8 +387,9 @@ def main():
     sp = sub.add_parser("speed")
     sp.add_argument("dataset")
     sp.add_argument("--tag-order", choices=("networkx", "index"), default="networkx")
-    sp.add_argument("--ref-pairs", type=int, default=50)
-    sp.add_argument("--kron-pairs", type=int, default=10)
+    sp.add_argument("--ref-pairs", type=int, default=300)
+    sp.add_argument("--kron-pairs", type=int, default=20)
+    sp.add_argument("--threads", type=int, default=None)
     sp.add_argument("--regram", action="store_true", help="re-time the Gram of the best config (small sets)")
     sp.set_defaults(fn=speed)
     s = sub.add_parser("report")
