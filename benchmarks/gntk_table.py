@@ -269,10 +269,19 @@ NOTES = """\
   run (for COLLAB ≈ 2.7 GiB: the SVM evaluation then copied the training kernels of all 10 folds at once,
   now one fold at a time; and an earlier un-chunked packing); the memory target of the Gram computation is
   measured in the performance-targets table.
-* Speed: the cost per node pair is dominated by the vectorised arccos of simd_math.hpp (a 26-term series,
-  ≈ 5–8 ns per entry and ReLU step with AVX-512 here). The dense numpy reference is itself a vectorised
-  per-pair algorithm, so on tiny graphs (MUTAG) the per-pair ratio stays modest; against the official
-  code's Kronecker-product algorithm the ratio is large and grows with graph size.
+* Speed: for a pair G ≠ H the fill works on level classes (gntk.hpp): at block ℓ one row per class of
+  nodes whose rows are computed from bit-identical inputs (at ℓ = 1 the nodes with equal rows of Y = P X),
+  so a B = 1 kernel costs c_G·c_H entries instead of n_G·n_H (MUTAG: 1121 classes for 2791 merged nodes,
+  PROTEINS ≈ 4× fewer, NCI1 38k for 104k); at deeper blocks the classes approach the merged nodes, so
+  deep configs (PTC, NCI1 with B ≥ 9) gain little there. What remains is the ReLU step, ≈ 2 ns per entry
+  and step with AVX-512 here (a 12-term polynomial arccos and two square roots, simd_math.hpp), and the
+  aggregations: PTC with B = 13, R = 2 needs 26 ReLU steps and 12 two-sided aggregations per node pair,
+  i.e. ≈ 10–15 µs per pair of 14-node graphs on one core, which bounds its speed-up over the numpy
+  reference (itself a vectorised per-pair algorithm) to well under 100×. "Gram" also counts the Python
+  packing (node merging), ≈ 10 ms on MUTAG, which is most of its Gram time; "fill" is the per-pair work
+  alone, the quantity the reference timing measures. All ratios are from one run on a machine where two
+  niced benchmark processes and other agents' jobs shared the 2 cores, so 2 threads often ran no faster
+  than 1: read the ratios, not the absolute times.
 """
 
 ORDER = ["COLLAB", "IMDBBINARY", "IMDBMULTI", "PTC", "NCI1", "MUTAG", "PROTEINS"]

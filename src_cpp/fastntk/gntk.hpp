@@ -10,10 +10,10 @@
 //
 // Layout of the work: a work unit is one row graph G against a tile of consecutive column graphs
 // H_1..H_m whose node-pair blocks sit side by side in one n_G × (Σ n_H) matrix, so that
-//   * the ReLU steps run along long contiguous rows (column norms of consecutive graphs are
-//     contiguous in the packed node order),
+//   * the ReLU steps run along long contiguous rows (the column norms are gathered once per unit),
 //   * the left aggregation P_G S is one sparse × dense product over the whole tile row,
-//   * only the right aggregation S P_Hᵀ and the readout go graph by graph.
+//   * the readout starts with weighted column sums of the whole tile row,
+//   * only the right aggregation S P_Hᵀ and the last readout sum go graph by graph.
 // Every Gram entry is produced by the same operations in the same order whatever the tile, the
 // thread or the thread count, so results are deterministic and K(G, H) does not depend on tiling.
 //
