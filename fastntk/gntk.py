@@ -280,6 +280,11 @@ class GraphNTK:
             np.concatenate([p[10] for p in parts]),
             np.zeros(steps * K),
             np.zeros(steps * K),
+            # level classes of each block, filled by the per-graph pass (gntk.hpp)
+            np.zeros(len(counts) * self.num_blocks, dtype=np.int32),
+            np.zeros(self.num_blocks * K, dtype=np.int32),
+            np.zeros(self.num_blocks * K, dtype=np.int32),
+            np.zeros(self.num_blocks * K),
         )
         return arrays, d
 

@@ -274,10 +274,10 @@ const T* gntk_array(const py::tuple& t, size_t i, const char* name, int64_t min_
     return static_cast<const T*>(a.data());
 }
 
-// (node_off, adj_ptr, adj_col, adj_val, weight, size, feat_off, feat_col, feat_sum, y_off, Y, norm, inv_norm),
-// restricted to graphs [g0, g1).
-GraphSet gntk_graph_set(const py::tuple& t, int64_t g0, int64_t g1, int64_t steps) {
-    if (t.size() != 13) throw py::value_error("packed graphs: expected 13 arrays");
+// (node_off, adj_ptr, adj_col, adj_val, weight, size, feat_off, feat_col, feat_sum, y_off, Y, norm, inv_norm,
+//  cls_count, cls_id, cls_rep, cls_weight), restricted to graphs [g0, g1).
+GraphSet gntk_graph_set(const py::tuple& t, int64_t g0, int64_t g1, int64_t blocks, int64_t steps) {
+    if (t.size() != 17) throw py::value_error("packed graphs: expected 17 arrays");
     const int64_t count = t[0].cast<py::array>().shape(0) - 1;
     if (count < 0 || g0 < 0 || g1 < g0 || g1 > count) throw py::value_error("packed graphs: bad graph range");
     GraphSet s;
@@ -300,6 +300,10 @@ GraphSet gntk_graph_set(const py::tuple& t, int64_t g0, int64_t g1, int64_t step
     s.Y = gntk_array<double>(t, 10, "Y", y_off[count]);
     s.norm = const_cast<double*>(gntk_array<double>(t, 11, "norm", steps * nodes, true));
     s.inv_norm = const_cast<double*>(gntk_array<double>(t, 12, "inv_norm", steps * nodes, true));
+    s.cls_count = const_cast<int32_t*>(gntk_array<int32_t>(t, 13, "cls_count", blocks * count, true)) + g0 * blocks;
+    s.cls_id = const_cast<int32_t*>(gntk_array<int32_t>(t, 14, "cls_id", blocks * nodes, true));
+    s.cls_rep = const_cast<int32_t*>(gntk_array<int32_t>(t, 15, "cls_rep", blocks * nodes, true));
+    s.cls_weight = const_cast<double*>(gntk_array<double>(t, 16, "cls_weight", blocks * nodes, true));
     return s;
 }
 
@@ -615,7 +619,7 @@ PYBIND11_MODULE(_core, m) {
         [](int blocks, int mlp_layers, py::tuple graphs, int n_threads) {
             const GNTKParams p = gntk_params(blocks, mlp_layers, true, false);
             const int64_t count = graphs[0].cast<py::array>().shape(0) - 1;
-            GraphSet s = gntk_graph_set(graphs, 0, count, int64_t(blocks) * mlp_layers);
+            GraphSet s = gntk_graph_set(graphs, 0, count, blocks, int64_t(blocks) * mlp_layers);
             const Poll poll = python_poll();
             bool done;
             {
@@ -625,7 +629,7 @@ PYBIND11_MODULE(_core, m) {
             if (!done) throw py::error_already_set();
         },
         py::arg("blocks"), py::arg("mlp_layers"), py::arg("graphs"), py::arg("n_threads") = 0,
-        "GNTK per-graph pass: fill the norm / inv_norm arrays of a packed graph set.");
+        "GNTK per-graph pass: fill the norm / inv_norm arrays and the level classes of a packed graph set.");
     m.def(
         "gntk_gram",
         [](int blocks, int mlp_layers, bool jk, bool mean_pooling, py::tuple graphs1, int64_t a0, int64_t a1,
@@ -634,8 +638,8 @@ PYBIND11_MODULE(_core, m) {
             const int64_t steps = int64_t(blocks) * mlp_layers;
             GNTKGramArgs g;
             g.p = gntk_params(blocks, mlp_layers, jk, mean_pooling);
-            const GraphSet A = gntk_graph_set(graphs1, a0, a1, steps);
-            const GraphSet B = gntk_graph_set(graphs2, b0, b1, steps);
+            const GraphSet A = gntk_graph_set(graphs1, a0, a1, blocks, steps);
+            const GraphSet B = gntk_graph_set(graphs2, b0, b1, blocks, steps);
             g.A = &A;
             g.B = &B;
             g.symmetric = symmetric;

@@ -240,3 +240,34 @@ def test_chunked_packing_gives_the_same_gram(mutag, monkeypatch):
     K = k.ntk(graphs)
     monkeypatch.setattr(gntk_module, "PACK_CHUNK_NNZ", 200)  # a few graphs per chunk
     assert np.array_equal(k.ntk(graphs), K)
+
+
+def test_level_classes_against_reference():
+    """Blocks work on level classes (nodes whose rows are computed identically at that block), which are
+    coarser than the merged nodes: a path with equal features has, after the first aggregation, only
+    two kinds of rows (ends, interior), then three. Values stay those of the dense reference, for the
+    symmetric Gram (its diagonal keeps one row per node, λ_uu = 1) and for a rectangular one (no pair
+    is a graph with itself there, even when both sides hold the same graph)."""
+    def path(n, X):
+        return Graph.from_edges(np.array([(i, i + 1) for i in range(n - 1)], dtype=np.int64), X)
+
+    gs = [path(6, np.ones((6, 3))), path(5, np.ones((5, 3))), path(7, np.arange(21.0).reshape(7, 3) % 2)]
+    gs += random_graphs(6, count=5)[0]
+    P = GraphNTK(2, 1).prepare(gs)
+    assert list(np.diff(P.arrays[0])[:1]) == [3]  # merged: {0, 5}, {1, 4}, {2, 3}
+    assert list(P.arrays[13][:2]) == [2, 3]  # level classes of the 6-path: blocks 1 and 2
+    plain = [plain_of(g) for g in gs]
+    for cfg in (CONFIGS[1], dict(CONFIGS[2], num_blocks=3), CONFIGS[0]):
+        args = (cfg["num_blocks"], cfg["num_mlp_layers"], cfg["neighbor_pooling"], cfg["graph_pooling"],
+                cfg["jumping_knowledge"])
+        k = GraphNTK(**cfg)
+        S, T = ref.gntk_gram(plain, None, *args)
+        nngp, ntk = k.kernels(gs)
+        assert_close(nngp, S, NNGP_RTOL)
+        assert_close(ntk, T, NTK_RTOL, NTK_TYPICAL)
+        S2, T2 = ref.gntk_gram(plain, plain, *args)  # rectangular: no λ_uu = 1 override
+        nngp2, ntk2 = k.kernels(gs, list(gs))
+        assert_close(nngp2, S2, NNGP_RTOL)
+        assert_close(ntk2, T2, NTK_RTOL, NTK_TYPICAL)
+        off = ~np.eye(len(gs), dtype=bool)  # off the diagonal both compute the same pairs the same way
+        np.testing.assert_allclose(ntk2[off], ntk[off], rtol=1e-14)

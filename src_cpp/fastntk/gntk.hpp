@@ -10,20 +10,32 @@
 //
 // Layout of the work: a work unit is one row graph G against a tile of consecutive column graphs
 // H_1..H_m whose node-pair blocks sit side by side in one n_G × (Σ n_H) matrix, so that
-//   * the ReLU steps run along long contiguous rows (column norms of consecutive graphs are
-//     contiguous in the packed node order),
+//   * the ReLU steps run along long contiguous rows (the column norms are gathered once per unit),
 //   * the left aggregation P_G S is one sparse × dense product over the whole tile row,
-//   * only the right aggregation S P_Hᵀ and the readout go graph by graph.
+//   * the readout starts with weighted column sums of the whole tile row,
+//   * only the right aggregation S P_Hᵀ and the last readout sum go graph by graph.
 // Every Gram entry is produced by the same operations in the same order whatever the tile, the
 // thread or the thread count, so results are deterministic and K(G, H) does not depend on tiling.
 //
 // Nodes may carry a multiplicity w_u (packing may merge nodes whose rows of S and T provably stay
 // equal at every layer, see fastntk/gntk.py): then the readout is Σ_uv w_u w_v J_uv, and P holds,
 // for each kept node, the summed weights of each merged class of neighbours.
+//
+// Level classes. At block ℓ, many more nodes have equal rows than at every layer (after B = 1 block,
+// all nodes with equal rows of Y = P X; MUTAG: 1121 classes for 2791 merged nodes, PROTEINS ≈ 4×
+// fewer). The per-graph pass therefore also groups, per block ℓ, the nodes whose row of S is produced
+// by literally the same operations on the same values: at ℓ = 1 equal bits of the row of Y, at ℓ > 1
+// equal CSR rows of P (column classes of block ℓ−1 and weights, in CSR order); both also with equal
+// bits of the block's norms. For a pair G ≠ H the Gram then works on one row and one column per
+// class (c_G^ℓ × c_H^ℓ entries), and every entry it computes is bit for bit the entry of any member
+// pair; only the readout sums Σ_cd w_c w_d J_cd over classes (w = summed multiplicities) and rounds
+// differently (~1e-16 relative). The pair of a graph with itself keeps one row per node, because the
+// ReLU step sets λ = 1 exactly on the node diagonal only.
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <vector>
 
@@ -51,6 +63,11 @@ struct GraphSet {
     // (0 for a zero-norm node), laid out [q][node].
     double* norm = nullptr;
     double* inv_norm = nullptr;
+    // Also filled by gntk_prepare, the level classes of each block ℓ = 1..B (see the header):
+    int32_t* cls_count = nullptr;   // [g][ℓ-1]: number of classes c_g^ℓ
+    int32_t* cls_id = nullptr;      // [ℓ-1][node]: local class of each node
+    int32_t* cls_rep = nullptr;     // [ℓ-1][node_off[g] + c]: local node representing class c
+    double* cls_weight = nullptr;   // [ℓ-1][node_off[g] + c]: summed multiplicities of class c
     int64_t total_nodes = 0;
 
     int64_t nodes(int64_t g) const { return node_off[g + 1] - node_off[g]; }
@@ -63,13 +80,23 @@ struct GNTKParams {
     bool mean_pooling = false;
 };
 
-// --- building blocks on n_G × (tile width) row-major matrices ------------------------------------
+// --- building blocks on (row classes) × (tile width) row-major matrices --------------------------
+// A side of a pair at one block: `count` rows (classes, or nodes), `rep[c]` the local node whose row
+// class c stands for, `id[u]` the row of local node u, `weight[c]` the readout multiplicity.
+struct LevelView {
+    int64_t count;
+    const int32_t* rep;
+    const int32_t* id;
+    const double* weight;
+};
 
-// S[:, c0:c0+nh] = Y_G Y_Hᵀ over the feature columns the two graphs share, summed in increasing
-// column order (MATH §7: the first aggregation, factorised). `pack` needs k_H·n_H doubles.
-inline void first_aggregation(const GraphSet& A, int64_t g, const GraphSet& B, int64_t h, double* S, int64_t ld,
-                              std::vector<int32_t>& ia, std::vector<int32_t>& ib, std::vector<double>& pack) {
-    const int64_t ng = A.nodes(g), nh = B.nodes(h);
+// S[:, c0:c0+nb] = Y_G Y_Hᵀ on the rows of the two views, over the feature columns the two graphs
+// share, summed in increasing column order (MATH §7: the first aggregation, factorised).
+// `pack` needs k_H·n_H doubles.
+inline void first_aggregation(const GraphSet& A, int64_t g, const LevelView& va, const GraphSet& B, int64_t h,
+                              const LevelView& vb, double* S, int64_t ld, std::vector<int32_t>& ia,
+                              std::vector<int32_t>& ib, std::vector<double>& pack) {
+    const int64_t na = va.count, nb = vb.count;
     const int32_t *ca = A.feat_col + A.feat_off[g], *cb = B.feat_col + B.feat_off[h];
     const int64_t ka = A.feat_off[g + 1] - A.feat_off[g], kb = B.feat_off[h + 1] - B.feat_off[h];
     ia.clear();
@@ -82,65 +109,101 @@ inline void first_aggregation(const GraphSet& A, int64_t g, const GraphSet& B, i
     const int64_t c = int64_t(ia.size());
     const double* ya = A.Y + A.y_off[g];
     const double* yb = B.Y + B.y_off[h];
-    pack.resize(size_t(std::max<int64_t>(c * nh, 1)));
-    for (int64_t t = 0; t < c; ++t)  // packed Ŷ_Hᵀ: row t holds feature ib[t] of every node of H
-        for (int64_t v = 0; v < nh; ++v) pack[size_t(t * nh + v)] = yb[v * kb + ib[size_t(t)]];
-    for (int64_t u = 0; u < ng; ++u) {
+    if (pack.size() < size_t(c * nb)) pack.resize(size_t(c * nb));  // grow only: no zero fill per pair
+    for (int64_t t = 0; t < c; ++t)  // packed Ŷ_Hᵀ: row t holds feature ib[t] of every row of H
+        for (int64_t v = 0; v < nb; ++v) pack[size_t(t * nb + v)] = yb[int64_t(vb.rep[v]) * kb + ib[size_t(t)]];
+    for (int64_t u = 0; u < na; ++u) {
+        const double* yu = ya + int64_t(va.rep[u]) * ka;
         double* s = S + u * ld;
-        for (int64_t v = 0; v < nh; ++v) s[v] = 0.0;
+        if (c == 0)
+            for (int64_t v = 0; v < nb; ++v) s[v] = 0.0;
         for (int64_t t = 0; t < c; ++t) {
-            const double x = ya[u * ka + ia[size_t(t)]];
-            const double* p = pack.data() + t * nh;
+            const double x = yu[ia[size_t(t)]];
+            const double* p = pack.data() + t * nb;
+            if (t == 0) {  // 0.0 + x·p: the bits of zeroing and then adding, without a separate pass
 #pragma omp simd
-            for (int64_t v = 0; v < nh; ++v) s[v] += x * p[v];
+                for (int64_t v = 0; v < nb; ++v) s[v] = 0.0 + x * p[v];
+            } else {
+#pragma omp simd
+                for (int64_t v = 0; v < nb; ++v) s[v] += x * p[v];
+            }
         }
     }
 }
 
-// out = P_G S (rows of the tile matrix combined along the CSR rows of P_G, in CSR order).
-inline void aggregate_left(const GraphSet& A, int64_t g, const double* S, double* out, int64_t ng, int64_t width) {
+// out = P_G S: row c of out combines, along the CSR row of node `next.rep[c]`, the rows
+// `prev.id[w]` of S (the rows of the previous block), in CSR order.
+inline void aggregate_left(const GraphSet& A, int64_t g, const LevelView& next, const LevelView& prev,
+                           const double* S, double* out, int64_t width) {
     const int64_t base = A.node_off[g];
-    for (int64_t u = 0; u < ng; ++u) {
-        double* o = out + u * width;
-        for (int64_t v = 0; v < width; ++v) o[v] = 0.0;
-        for (int64_t e = A.adj_ptr[base + u]; e < A.adj_ptr[base + u + 1]; ++e) {
+    for (int64_t c = 0; c < next.count; ++c) {
+        const int64_t u = base + next.rep[c];
+        double* o = out + c * width;
+        if (A.adj_ptr[u] == A.adj_ptr[u + 1])
+            for (int64_t v = 0; v < width; ++v) o[v] = 0.0;
+        for (int64_t e = A.adj_ptr[u]; e < A.adj_ptr[u + 1]; ++e) {
             const double p = A.adj_val[e];
-            const double* s = S + int64_t(A.adj_col[e]) * width;
+            const double* s = S + int64_t(prev.id[A.adj_col[e]]) * width;
+            if (e == A.adj_ptr[u]) {  // 0.0 + p·s, as in first_aggregation
 #pragma omp simd
-            for (int64_t v = 0; v < width; ++v) o[v] += p * s[v];
+                for (int64_t v = 0; v < width; ++v) o[v] = 0.0 + p * s[v];
+            } else {
+#pragma omp simd
+                for (int64_t v = 0; v < width; ++v) o[v] += p * s[v];
+            }
         }
     }
 }
 
-// S[:, c0:c0+nh] = M[:, c0:c0+nh] P_Hᵀ:  S[u][v] = Σ_w P_H[v][w] M[u][w]  (CSR order of row v).
-inline void aggregate_right(const GraphSet& B, int64_t h, const double* M, double* S, int64_t ng, int64_t ld) {
-    const int64_t base = B.node_off[h], nh = B.nodes(h);
-    for (int64_t u = 0; u < ng; ++u) {
-        const double* m = M + u * ld;
-        double* s = S + u * ld;
-        for (int64_t v = 0; v < nh; ++v) {
-            double acc = 0.0;
-            for (int64_t e = B.adj_ptr[base + v]; e < B.adj_ptr[base + v + 1]; ++e) acc += B.adj_val[e] * m[B.adj_col[e]];
-            s[v] = acc;
+// S[:, d] = M P_Hᵀ for the columns d of graph H:  S[u][d] = Σ_w P_H[next.rep[d]][w] M[u][prev.id[w]]
+// (CSR order), M and S with their own row strides. M is transposed first, so that each sum runs on
+// 8 rows u at once in a register; each entry is still the same sum in the same order.
+// `scratch`: prev.count·(rows rounded up to 8) doubles.
+inline void aggregate_right(const GraphSet& B, int64_t h, const LevelView& next, const LevelView& prev,
+                            const double* M, int64_t ldm, double* S, int64_t lds, int64_t rows, double* scratch) {
+    const int64_t base = B.node_off[h], stride = (rows + 7) / 8 * 8;
+    double* Mt = scratch;  // prev.count × stride, padded with zeros
+    for (int64_t j = 0; j < prev.count; ++j)
+        for (int64_t u = rows; u < stride; ++u) Mt[j * stride + u] = 0.0;
+    for (int64_t u = 0; u < rows; ++u)
+        for (int64_t j = 0; j < prev.count; ++j) Mt[j * stride + u] = M[u * ldm + j];
+    for (int64_t d = 0; d < next.count; ++d) {
+        const int64_t v = base + next.rep[d];
+        for (int64_t u0 = 0; u0 < rows; u0 += 8) {
+            double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (int64_t e = B.adj_ptr[v]; e < B.adj_ptr[v + 1]; ++e) {
+                const double q = B.adj_val[e];
+                const double* mt = Mt + int64_t(prev.id[B.adj_col[e]]) * stride + u0;
+                for (int k = 0; k < 8; ++k) acc[k] += q * mt[k];
+            }
+            const int64_t n = std::min<int64_t>(8, rows - u0);
+            for (int64_t k = 0; k < n; ++k) S[(u0 + k) * lds + d] = acc[k];
         }
     }
 }
 
-// Σ_u w_u Σ_v w_v M[u][v] over an ng × nh block, with a fixed summation pattern (8 partial sums
-// indexed by v mod 8), so the value never depends on where the block sits in memory.
-inline double weighted_sum(const double* M, int64_t ld, int64_t ng, int64_t nh, const double* wa, const double* wb) {
-    double total = 0.0;
-    for (int64_t u = 0; u < ng; ++u) {
+// The readout Σ_u w_u Σ_v w_v M[u][v] in two passes: the weighted column sums of the whole tile row,
+//   col[v] = Σ_u w_u M[u][v]  (u in order, vectorised along the row),
+// then per column graph Σ_v w_v col[v] with 8 partial sums indexed by v mod 8 counted from the
+// graph's first column, so that a value never depends on where the graph sits in the tile.
+inline void weighted_column_sums(const double* M, int64_t ld, int64_t rows, int64_t width, const double* wa,
+                                 double* col) {
+    for (int64_t v = 0; v < width; ++v) col[v] = 0.0;
+    for (int64_t u = 0; u < rows; ++u) {
+        const double w = wa[u];
         const double* m = M + u * ld;
-        double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        int64_t v = 0;
-        for (; v + 8 <= nh; v += 8)
-            for (int k = 0; k < 8; ++k) part[k] += wb[v + k] * m[v + k];
-        for (int k = 0; v < nh; ++v, ++k) part[k] += wb[v] * m[v];
-        const double row = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-        total += wa[u] * row;
+#pragma omp simd
+        for (int64_t v = 0; v < width; ++v) col[v] += w * m[v];
     }
-    return total;
+}
+
+inline double weighted_dot(const double* col, const double* wb, int64_t n) {
+    double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t v = 0;
+    for (; v + 8 <= n; v += 8)
+        for (int k = 0; k < 8; ++k) part[k] += wb[v + k] * col[v + k];
+    for (int k = 0; v < n; ++v, ++k) part[k] += wb[v] * col[v];
+    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
 
 // s_G · s_H over shared feature columns: the readout of the raw input layer Σ⁽⁰⁾.
@@ -188,13 +251,37 @@ inline void relu_step(const double* a, const double* inv_a, const double* b, con
 
 // --- per-graph pass --------------------------------------------------------------------------------
 
+// 0, 1, …, n−1: the identity view's rep and id.
+inline const int32_t* iota_of(std::vector<int32_t>& buf, int64_t n) {
+    if (int64_t(buf.size()) < n) {
+        buf.resize(size_t(n));
+        for (size_t i = 0; i < buf.size(); ++i) buf[i] = int32_t(i);
+    }
+    return buf.data();
+}
+
+// One row per node (the pair of a graph with itself, and the per-graph pass).
+inline LevelView node_view(const GraphSet& A, int64_t g, std::vector<int32_t>& iota) {
+    const int32_t* ids = iota_of(iota, A.nodes(g));
+    return {A.nodes(g), ids, ids, A.weight + A.node_off[g]};
+}
+
+// One row per level class of block ℓ (1-based).
+inline LevelView class_view(const GraphSet& A, int64_t g, int l, int blocks) {
+    const int64_t at = int64_t(l - 1) * A.total_nodes + A.node_off[g];
+    return {A.cls_count[g * blocks + l - 1], A.cls_rep + at, A.cls_id + at, A.cls_weight + at};
+}
+
 // The recursion on (G, G) (MATH §7, "per-graph pass"): stores √diag S before every ReLU step.
 inline void gntk_norms_one(const GNTKParams& p, GraphSet& A, int64_t g, std::vector<double>& buf,
-                           std::vector<int32_t>& ia, std::vector<int32_t>& ib, std::vector<double>& pack) {
+                           std::vector<int32_t>& ia, std::vector<int32_t>& ib, std::vector<double>& pack,
+                           std::vector<int32_t>& iota) {
     const int64_t n = A.nodes(g), base = A.node_off[g];
-    buf.resize(size_t(3 * n * n));
-    double *S = buf.data(), *T = S + n * n, *M = T + n * n;
-    first_aggregation(A, g, A, g, S, n, ia, ib, pack);
+    const LevelView all = node_view(A, g, iota);
+    const int64_t need = 3 * n * n + (n + 7) * n;  // S, T, M and aggregate_right's scratch
+    if (buf.size() < size_t(need)) buf.resize(size_t(need));
+    double *S = buf.data(), *T = S + n * n, *M = T + n * n, *scratch = M + n * n;
+    first_aggregation(A, g, all, A, g, all, S, n, ia, ib, pack);
     for (int l = 1; l <= p.blocks; ++l) {
         for (int r = 0; r < p.mlp_layers; ++r) {
             const int64_t q = int64_t(l - 1) * p.mlp_layers + r;
@@ -207,9 +294,69 @@ inline void gntk_norms_one(const GNTKParams& p, GraphSet& A, int64_t g, std::vec
             relu_step(a, ia_, a, ia_, n, n, 0, S, T);  // T is scratch here: only S is needed
         }
         if (l < p.blocks) {
-            aggregate_left(A, g, S, M, n, n);
-            aggregate_right(A, g, M, S, n, n);
+            aggregate_left(A, g, all, all, S, M, n);
+            aggregate_right(A, g, all, all, M, n, S, n, n, scratch);
         }
+    }
+}
+
+// The level classes of graph g (see the header), after its norms: at block ℓ the key of node u is
+// the bits of its row of Y (ℓ = 1) or of its CSR row of P with columns replaced by their classes
+// at block ℓ−1 (ℓ > 1), followed by the bits of its norms at the block's R steps. Classes are
+// numbered by their smallest node, which represents them.
+inline void gntk_classes_one(const GNTKParams& p, GraphSet& A, int64_t g, std::vector<uint64_t>& key,
+                             std::vector<int64_t>& kptr, std::vector<int32_t>& order) {
+    const int64_t n = A.nodes(g), base = A.node_off[g], N = A.total_nodes;
+    const int64_t k = A.feat_off[g + 1] - A.feat_off[g];
+    const double* y = A.Y + A.y_off[g];
+    auto bits = [](double x) {
+        uint64_t b;
+        std::memcpy(&b, &x, sizeof b);
+        return b;
+    };
+    for (int l = 1; l <= p.blocks; ++l) {
+        key.clear();
+        kptr.assign(1, 0);
+        const int32_t* prev_id = A.cls_id + int64_t(l - 2) * N + base;  // used for l > 1 only
+        for (int64_t u = 0; u < n; ++u) {
+            if (l == 1) {
+                for (int64_t t = 0; t < k; ++t) key.push_back(bits(y[u * k + t]));
+            } else {
+                for (int64_t e = A.adj_ptr[base + u]; e < A.adj_ptr[base + u + 1]; ++e) {
+                    key.push_back(uint64_t(prev_id[A.adj_col[e]]));
+                    key.push_back(bits(A.adj_val[e]));
+                }
+            }
+            for (int r = 0; r < p.mlp_layers; ++r)
+                key.push_back(bits(A.norm[(int64_t(l - 1) * p.mlp_layers + r) * N + base + u]));
+            kptr.push_back(int64_t(key.size()));
+        }
+        auto less = [&](int32_t x, int32_t z) {
+            return std::lexicographical_compare(key.begin() + kptr[size_t(x)], key.begin() + kptr[size_t(x) + 1],
+                                                key.begin() + kptr[size_t(z)], key.begin() + kptr[size_t(z) + 1]);
+        };
+        order.resize(size_t(n));
+        for (int64_t u = 0; u < n; ++u) order[size_t(u)] = int32_t(u);
+        std::stable_sort(order.begin(), order.end(), less);
+        int32_t* id = A.cls_id + int64_t(l - 1) * N + base;
+        int32_t* rep = A.cls_rep + int64_t(l - 1) * N + base;
+        double* weight = A.cls_weight + int64_t(l - 1) * N + base;
+        // groups of equal keys; each group's first member (smallest node) marks its representative
+        for (int64_t i = 0; i < n; ++i) {
+            const int32_t u = order[size_t(i)];
+            id[u] = (i > 0 && !less(order[size_t(i - 1)], u)) ? id[order[size_t(i - 1)]] : u;
+        }
+        int32_t count = 0;
+        for (int64_t u = 0; u < n; ++u)
+            if (id[u] == u) {
+                rep[count] = int32_t(u);
+                weight[count] = 0.0;
+                id[u] = count++;
+            } else {
+                id[u] = id[id[u]];  // the representative (smaller) was renumbered already
+            }
+        for (int64_t u = 0; u < n; ++u) weight[id[u]] += A.weight[base + u];
+        A.cls_count[g * p.blocks + l - 1] = count;
     }
 }
 
@@ -227,57 +374,107 @@ struct GNTKGramArgs {
 };
 
 struct GNTKWork {
-    std::vector<double> S, T, M, pack;
-    std::vector<int32_t> ia, ib;
+    std::vector<double> S, T, M, pack, scratch;
+    std::vector<int32_t> ia, ib, iota_a, iota_b;
     std::vector<double> acc_nngp, acc_ntk;
+    std::vector<double> row_norm, col_norm;  // the block's norms gathered per row / tile column
+    std::vector<double> col_sum;             // weighted column sums of S and T (readout)
+    std::vector<LevelView> cols, cols_next;
+    std::vector<int64_t> off, off_next;      // column offset of each graph of the tile
 };
 
-// One work unit: row graph g against column graphs h0..h1-1 (consecutive).
-inline void gntk_unit(const GNTKGramArgs& a, int64_t g, int64_t h0, int64_t h1, GNTKWork& w) {
+// One work unit: row graph g against column graphs h0..h1-1 (consecutive). `self`: the unit is the
+// single pair (g, g) of a symmetric Gram, computed with one row per node (λ_uu = 1 exactly);
+// otherwise every block works on level classes.
+inline void gntk_unit(const GNTKGramArgs& a, int64_t g, int64_t h0, int64_t h1, bool self, GNTKWork& w) {
     const GraphSet &A = *a.A, &B = *a.B;
     const GNTKParams& p = a.p;
-    const int64_t ng = A.nodes(g), m = h1 - h0;
-    const int64_t c0 = B.node_off[h0], width = B.node_off[h1] - c0;
-    w.S.resize(size_t(ng * width));
-    w.T.resize(size_t(ng * width));
-    w.M.resize(size_t(ng * width));
+    const int R = p.mlp_layers;
+    const int64_t m = h1 - h0;
+    auto row_view = [&](int l) { return self ? node_view(A, g, w.iota_a) : class_view(A, g, l, p.blocks); };
+    auto col_views = [&](int l, std::vector<LevelView>& cols, std::vector<int64_t>& off) {
+        cols.resize(size_t(m));
+        off.assign(1, 0);
+        for (int64_t h = h0; h < h1; ++h) {
+            cols[size_t(h - h0)] = self ? node_view(B, h, w.iota_b) : class_view(B, h, l, p.blocks);
+            off.push_back(off.back() + cols[size_t(h - h0)].count);
+        }
+    };
+    LevelView row = row_view(1);
+    col_views(1, w.cols, w.off);
+    const int64_t ng = A.nodes(g), max_width = B.node_off[h1] - B.node_off[h0];
+    int64_t max_nodes = 0;  // the transposed blocks of aggregate_right
+    for (int64_t h = h0; h < h1; ++h) max_nodes = std::max(max_nodes, B.nodes(h));
+    // buffers only grow (a shrinking resize followed by a growing one would zero-fill every unit)
+    for (auto [buf, n] : {std::pair{&w.S, ng * max_width}, {&w.T, ng * max_width}, {&w.M, ng * max_width},
+                          {&w.scratch, (ng + 7) * max_nodes}, {&w.row_norm, 2 * R * ng},
+                          {&w.col_norm, 2 * R * max_width}, {&w.col_sum, 2 * max_width}})
+        if (buf->size() < size_t(n)) buf->resize(size_t(n));
     w.acc_nngp.assign(size_t(m), 0.0);
     w.acc_ntk.assign(size_t(m), 0.0);
     double *S = w.S.data(), *T = w.T.data(), *M = w.M.data();
-    const double* wa = A.weight + A.node_off[g];
+    int64_t width = w.off.back();
     for (int64_t h = h0; h < h1; ++h) {
-        const int64_t off = B.node_off[h] - c0;
-        first_aggregation(A, g, B, h, S + off, width, w.ia, w.ib, w.pack);
+        first_aggregation(A, g, row, B, h, w.cols[size_t(h - h0)], S + w.off[size_t(h - h0)], width, w.ia, w.ib,
+                          w.pack);
         if (p.jumping_knowledge) {
             const double x = input_layer_sum(A, g, B, h);
             w.acc_nngp[size_t(h - h0)] = x;
             w.acc_ntk[size_t(h - h0)] = x;
         }
     }
-    std::copy(S, S + ng * width, T);
-    const int64_t self_col = (a.symmetric && h0 == g) ? 0 : -1;  // g itself leads the tile when clipped
+    std::copy(S, S + row.count * width, T);
     for (int l = 1; l <= p.blocks; ++l) {
-        for (int r = 0; r < p.mlp_layers; ++r) {
-            const int64_t q = int64_t(l - 1) * p.mlp_layers + r;
-            relu_step(A.norm + q * A.total_nodes + A.node_off[g], A.inv_norm + q * A.total_nodes + A.node_off[g],
-                      B.norm + q * B.total_nodes + c0, B.inv_norm + q * B.total_nodes + c0, ng, width, self_col, S,
-                      T);
-        }
-        if (p.jumping_knowledge || l == p.blocks)
-            for (int64_t h = h0; h < h1; ++h) {
-                const int64_t off = B.node_off[h] - c0;
-                const double* wb = B.weight + B.node_off[h];
-                w.acc_nngp[size_t(h - h0)] += weighted_sum(S + off, width, ng, B.nodes(h), wa, wb);
-                w.acc_ntk[size_t(h - h0)] += weighted_sum(T + off, width, ng, B.nodes(h), wa, wb);
+        // the block's norms: [r][row] and [r][column], values then inverses
+        double *rn = w.row_norm.data(), *ri = rn + R * row.count;
+        double *cn = w.col_norm.data(), *ci = cn + R * width;
+        for (int r = 0; r < R; ++r) {
+            const int64_t q = int64_t(l - 1) * R + r;
+            for (int64_t c = 0; c < row.count; ++c) {
+                const int64_t u = q * A.total_nodes + A.node_off[g] + row.rep[c];
+                rn[r * row.count + c] = A.norm[u];
+                ri[r * row.count + c] = A.inv_norm[u];
             }
-        if (l < p.blocks)
-            for (double* X : {S, T}) {
-                aggregate_left(A, g, X, M, ng, width);
-                for (int64_t h = h0; h < h1; ++h) {
-                    const int64_t off = B.node_off[h] - c0;
-                    aggregate_right(B, h, M + off, X + off, ng, width);
+            for (int64_t h = h0; h < h1; ++h) {
+                const LevelView& col = w.cols[size_t(h - h0)];
+                for (int64_t d = 0; d < col.count; ++d) {
+                    const int64_t v = q * B.total_nodes + B.node_off[h] + col.rep[d];
+                    cn[r * width + w.off[size_t(h - h0)] + d] = B.norm[v];
+                    ci[r * width + w.off[size_t(h - h0)] + d] = B.inv_norm[v];
                 }
             }
+        }
+        for (int r = 0; r < R; ++r)
+            relu_step(rn + r * row.count, ri + r * row.count, cn + r * width, ci + r * width, row.count, width,
+                      self ? 0 : -1, S, T);
+        if (p.jumping_knowledge || l == p.blocks) {
+            double *cs = w.col_sum.data(), *ct = cs + width;
+            weighted_column_sums(S, width, row.count, width, row.weight, cs);
+            weighted_column_sums(T, width, row.count, width, row.weight, ct);
+            for (int64_t h = h0; h < h1; ++h) {
+                const size_t k = size_t(h - h0);
+                const LevelView& col = w.cols[k];
+                w.acc_nngp[k] += weighted_dot(cs + w.off[k], col.weight, col.count);
+                w.acc_ntk[k] += weighted_dot(ct + w.off[k], col.weight, col.count);
+            }
+        }
+        if (l < p.blocks) {
+            const LevelView next = row_view(l + 1);
+            col_views(l + 1, w.cols_next, w.off_next);
+            const int64_t next_width = w.off_next.back();
+            for (double* X : {S, T}) {
+                aggregate_left(A, g, next, row, X, M, width);
+                for (int64_t h = h0; h < h1; ++h) {
+                    const size_t k = size_t(h - h0);
+                    aggregate_right(B, h, w.cols_next[k], w.cols[k], M + w.off[k], width, X + w.off_next[k],
+                                    next_width, next.count, w.scratch.data());
+                }
+            }
+            row = next;
+            std::swap(w.cols, w.cols_next);
+            std::swap(w.off, w.off_next);
+            width = next_width;
+        }
     }
     for (int64_t h = h0; h < h1; ++h) {
         const size_t k = size_t(h - h0);
@@ -318,31 +515,37 @@ inline std::vector<int64_t> graph_tiles(const GraphSet& B, int64_t tile_nodes) {
 #endif
 
 FASTNTK_GNTK_CLONES static void gntk_unit_dispatch(const GNTKGramArgs& a, int64_t g, int64_t h0, int64_t h1,
-                                                     GNTKWork& w) {
-    gntk_unit(a, g, h0, h1, w);
+                                                     bool self, GNTKWork& w) {
+    gntk_unit(a, g, h0, h1, self, w);
 }
 FASTNTK_GNTK_CLONES static void gntk_norms_dispatch(const GNTKParams& p, GraphSet& A, int64_t g,
                                                       std::vector<double>& buf, std::vector<int32_t>& ia,
-                                                      std::vector<int32_t>& ib, std::vector<double>& pack) {
-    gntk_norms_one(p, A, g, buf, ia, ib, pack);
+                                                      std::vector<int32_t>& ib, std::vector<double>& pack,
+                                                      std::vector<int32_t>& iota) {
+    gntk_norms_one(p, A, g, buf, ia, ib, pack, iota);
 }
 
-// Per-graph pass over all graphs of A (fills A.norm / A.inv_norm). Returns false if interrupted.
+// Per-graph pass over all graphs of A (fills A.norm / A.inv_norm and the level classes). Returns
+// false if interrupted.
 inline bool gntk_prepare(const GNTKParams& p, GraphSet& A, int n_threads, const Poll& poll) {
     const int nt = resolve_threads(n_threads);
     const size_t nthreads = static_cast<size_t>(nt);
     std::vector<std::vector<double>> buf(nthreads), pack(nthreads);
-    std::vector<std::vector<int32_t>> ia(nthreads), ib(nthreads);
+    std::vector<std::vector<int32_t>> ia(nthreads), ib(nthreads), iota(nthreads);
+    std::vector<std::vector<uint64_t>> key(nthreads);
+    std::vector<std::vector<int64_t>> kptr(nthreads);
     return parallel_for(A.count, nt,
                         [&](int64_t g, int tid) {
-                            gntk_norms_dispatch(p, A, g, buf[size_t(tid)], ia[size_t(tid)], ib[size_t(tid)],
-                                                pack[size_t(tid)]);
+                            const size_t t = size_t(tid);
+                            gntk_norms_dispatch(p, A, g, buf[t], ia[t], ib[t], pack[t], iota[t]);
+                            gntk_classes_one(p, A, g, key[t], kptr[t], ia[t]);
                         },
                         poll);
 }
 
 // The Gram block (all pairs, or pairs h >= g mirrored when symmetric). Units are (row graph,
-// column tile); with `symmetric` the tile containing g is clipped to start at g.
+// column tile); with `symmetric` the tile containing g is clipped to start at g, and the pair (g, g)
+// is computed on its own with one row per node.
 inline bool gntk_gram(const GNTKGramArgs& a, int64_t tile_nodes, int n_threads,
                       const Poll& poll) {
     const std::vector<int64_t> cut = graph_tiles(*a.B, tile_nodes);
@@ -363,8 +566,13 @@ inline bool gntk_gram(const GNTKGramArgs& a, int64_t tile_nodes, int n_threads,
                                 int64_t(std::upper_bound(start.begin(), start.end(), k) - start.begin()) - 1;
                             const int64_t t = first[size_t(g)] + (k - start[size_t(g)]);
                             int64_t h0 = cut[size_t(t)];
-                            if (a.symmetric) h0 = std::max(h0, g);
-                            gntk_unit_dispatch(a, g, h0, cut[size_t(t) + 1], work[size_t(tid)]);
+                            const int64_t h1 = cut[size_t(t) + 1];
+                            GNTKWork& w = work[size_t(tid)];
+                            if (a.symmetric && h0 <= g) {
+                                gntk_unit_dispatch(a, g, g, g + 1, true, w);
+                                h0 = g + 1;
+                            }
+                            if (h0 < h1) gntk_unit_dispatch(a, g, h0, h1, false, w);
                         },
                         poll);
 }
