@@ -90,6 +90,18 @@ struct LevelView {
     const double* weight;
 };
 
+// o (+)= x·p over a row of n: the first term of a sum is written as 0.0 + x·p (the bits of zeroing
+// and then adding, without a separate pass), later terms are added.
+inline void add_scaled_row(double* o, double x, const double* p, int64_t n, bool first) {
+    if (first) {
+#pragma omp simd
+        for (int64_t v = 0; v < n; ++v) o[v] = 0.0 + x * p[v];
+    } else {
+#pragma omp simd
+        for (int64_t v = 0; v < n; ++v) o[v] += x * p[v];
+    }
+}
+
 // S[:, c0:c0+nb] = Y_G Y_Hᵀ on the rows of the two views, over the feature columns the two graphs
 // share, summed in increasing column order (MATH §7: the first aggregation, factorised).
 // `pack` needs k_H·n_H doubles.
@@ -119,14 +131,7 @@ inline void first_aggregation(const GraphSet& A, int64_t g, const LevelView& va,
             for (int64_t v = 0; v < nb; ++v) s[v] = 0.0;
         for (int64_t t = 0; t < c; ++t) {
             const double x = yu[ia[size_t(t)]];
-            const double* p = pack.data() + t * nb;
-            if (t == 0) {  // 0.0 + x·p: the bits of zeroing and then adding, without a separate pass
-#pragma omp simd
-                for (int64_t v = 0; v < nb; ++v) s[v] = 0.0 + x * p[v];
-            } else {
-#pragma omp simd
-                for (int64_t v = 0; v < nb; ++v) s[v] += x * p[v];
-            }
+            add_scaled_row(s, x, pack.data() + t * nb, nb, t == 0);
         }
     }
 }
@@ -142,15 +147,7 @@ inline void aggregate_left(const GraphSet& A, int64_t g, const LevelView& next, 
         if (A.adj_ptr[u] == A.adj_ptr[u + 1])
             for (int64_t v = 0; v < width; ++v) o[v] = 0.0;
         for (int64_t e = A.adj_ptr[u]; e < A.adj_ptr[u + 1]; ++e) {
-            const double p = A.adj_val[e];
-            const double* s = S + int64_t(prev.id[A.adj_col[e]]) * width;
-            if (e == A.adj_ptr[u]) {  // 0.0 + p·s, as in first_aggregation
-#pragma omp simd
-                for (int64_t v = 0; v < width; ++v) o[v] = 0.0 + p * s[v];
-            } else {
-#pragma omp simd
-                for (int64_t v = 0; v < width; ++v) o[v] += p * s[v];
-            }
+            add_scaled_row(o, A.adj_val[e], S + int64_t(prev.id[A.adj_col[e]]) * width, width, e == A.adj_ptr[u]);
         }
     }
 }
