@@ -142,13 +142,19 @@ def _tiny_net(rng, width=40, d=3):
     return f_and_jac
 
 
-def test_discrete_gd_of_linearised_network_is_exact():
-    rng = np.random.default_rng(11)
+def _linearised_problem(seed):
+    """Outputs and Jacobians of the tiny net on 10 training and 4 test points, and training targets."""
+    rng = np.random.default_rng(seed)
     f_and_jac = _tiny_net(rng)
     X, Xt = rng.standard_normal((10, 3)), rng.standard_normal((4, 3))
     y = rng.standard_normal(10)
     f0, J = f_and_jac(X)
     f0t, Jt = f_and_jac(Xt)
+    return f0, J, f0t, Jt, y
+
+
+def test_discrete_gd_of_linearised_network_is_exact():
+    f0, J, f0t, Jt, y = _linearised_problem(11)
     eta, steps = 0.05, 60
     delta = np.zeros(J.shape[1])  # θ − θ0 of the linearised model f0 + J(θ − θ0)
     for _ in range(steps):
@@ -160,12 +166,7 @@ def test_discrete_gd_of_linearised_network_is_exact():
 
 
 def test_gradient_flow_is_the_small_step_limit():
-    rng = np.random.default_rng(12)
-    f_and_jac = _tiny_net(rng)
-    X, Xt = rng.standard_normal((10, 3)), rng.standard_normal((4, 3))
-    y = rng.standard_normal(10)
-    f0, J = f_and_jac(X)
-    f0t, Jt = f_and_jac(Xt)
+    f0, J, f0t, Jt, y = _linearised_problem(12)
     T, errs = 2.0, []
     g = GradientDescentMSE(J @ J.T, y)
     flow = g.test(Jt @ J.T, T, fx_train_0=f0, fx_test_0=f0t)
