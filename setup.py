@@ -32,7 +32,7 @@ def _compiler_accepts(flags):
 
 
 def _flags():
-    compile_args = ["-O3", "-ffp-contract=off", "-fno-math-errno"]
+    compile_args = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math"]
     link_args = []
     if sys.platform == "darwin":
         openmp = ["-Xpreprocessor", "-fopenmp"], ["-lomp"]

@@ -451,6 +451,8 @@ PYBIND11_MODULE(_core, m) {
     m.attr("openmp") = false;
 #endif
     m.def("max_threads", []() { return resolve_threads(0); });
+    m.def("isa", []() { return std::string(isa_name()); },
+          "Instruction set the hot loops run with: avx512, avx2, baseline or native (isa.hpp).");
 
     // The vectorisable elementary functions of simd_math.hpp, exposed for accuracy tests.
     m.def("simd_acos", &apply_elementwise<double, acos_fast<double>>);

@@ -24,6 +24,7 @@
 #include <functional>
 #include <vector>
 
+#include "isa.hpp"
 #include "simd_math.hpp"
 #include "tiling.hpp"
 
@@ -177,38 +178,17 @@ inline void offset_problem_impl(const CNTKParams<T>& p, const T* x, const T* nx,
     sum_t = tt;
 }
 
-// Runtime ISA dispatch of the hot function, as for the FC tile (fc.hpp): every layer of one offset
-// problem compiled for AVX-512, FMA (AVX2-class) and the baseline, chosen by CPU features at load time;
-// `flatten` inlines the whole problem into each clone, or its vector ISA would be lost in a shared
-// out-of-line copy.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
-    !defined(FASTNTK_NATIVE)
-#define FASTNTK_CNTK_CLONES __attribute__((flatten, target_clones("avx512f", "fma", "default")))
-#elif defined(__GNUC__)
-#define FASTNTK_CNTK_CLONES __attribute__((flatten))
-#else
-#define FASTNTK_CNTK_CLONES
-#endif
-
-FASTNTK_CNTK_CLONES static void offset_problem_f64(const CNTKParams<double>& p, const double* x, const double* nx,
-                                                      const double* z, const double* nz, bool self, int dy, int dx,
-                                                      OffsetGrids<double>& g, double& s, double& t, double* record) {
-    offset_problem_impl(p, x, nx, z, nz, self, dy, dx, g, s, t, record);
-}
-FASTNTK_CNTK_CLONES static void offset_problem_f32(const CNTKParams<float>& p, const float* x, const float* nx,
-                                                      const float* z, const float* nz, bool self, int dy, int dx,
-                                                      OffsetGrids<float>& g, double& s, double& t, float* record) {
-    offset_problem_impl(p, x, nx, z, nz, self, dy, dx, g, s, t, record);
-}
+// One offset problem (every layer) compiled for the CPU's instruction set (isa.hpp). Plain overloads,
+// so that callers may pass nullptr for the norms.
 inline void offset_problem(const CNTKParams<double>& p, const double* x, const double* nx, const double* z,
                            const double* nz, bool self, int dy, int dx, OffsetGrids<double>& g, double& s, double& t,
                            double* record = nullptr) {
-    offset_problem_f64(p, x, nx, z, nz, self, dy, dx, g, s, t, record);
+    isa_dispatch([&](auto) { offset_problem_impl(p, x, nx, z, nz, self, dy, dx, g, s, t, record); });
 }
 inline void offset_problem(const CNTKParams<float>& p, const float* x, const float* nx, const float* z,
                            const float* nz, bool self, int dy, int dx, OffsetGrids<float>& g, double& s, double& t,
                            float* record = nullptr) {
-    offset_problem_f32(p, x, nx, z, nz, self, dy, dx, g, s, t, record);
+    isa_dispatch([&](auto) { offset_problem_impl(p, x, nx, z, nz, self, dy, dx, g, s, t, record); });
 }
 
 template <class T>

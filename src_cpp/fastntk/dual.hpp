@@ -125,8 +125,8 @@ inline void quadrature_row(const Activation<T>& act, T ra0, T ra1, T ra_var, con
         const bool swap = ra0 < rb0[j];
         const T a = swap ? rb0[j] : ra0, b = swap ? ra0 : rb0[j];
         const T sa = swap ? rb1[j] : ra1, sb = swap ? ra1 : rb1[j];
-        T rho = (a > T(0) && b > T(0)) ? S[j] / (sa * sb) : T(0);
-        rho = (S[j] == ra_var && S[j] == rb_var[j]) ? T(1) : rho;
+        T rho = ((a > T(0)) & (b > T(0))) ? S[j] / (sa * sb) : T(0);
+        rho = ((S[j] == ra_var) & (S[j] == rb_var[j])) ? T(1) : rho;
         rho = rho > T(1) ? T(1) : (rho < T(-1) ? T(-1) : rho);
         su[j] = sa;
         v1[j] = sb * rho;
@@ -184,7 +184,7 @@ inline void dual_layer_row_mode(const Activation<T>& act, T ra0, T ra1, T ra_var
             for (int j = 0; j < n; ++j) {
                 const T c = S[j];
                 T rho = c * (ra1 * rb1[j]);
-                rho = (c == ra_var && c == rb_var[j]) ? T(1) : rho;
+                rho = ((c == ra_var) & (c == rb_var[j])) ? T(1) : rho;
                 rho = rho > T(1) ? T(1) : (rho < T(-1) ? T(-1) : rho);
                 const T theta = acos_fast(rho);
                 const T sin_theta = std::sqrt(T(1) - rho * rho);

@@ -17,6 +17,7 @@
 #include <functional>
 #include <vector>
 
+#include "isa.hpp"
 #include "tiling.hpp"
 
 namespace fastntk {
@@ -206,24 +207,12 @@ inline void entk_tile_impl(const EntkArgs<T>& g, const Tile& t, EntkWork<T>& w) 
     }
 }
 
-// Runtime ISA dispatch (as in fc.hpp): clones chosen by CPU features, `flatten` compiles the whole
-// call tree for each. The GEMM uses std::fma, which rounds identically in every clone (a libm call
-// in the portable one), so the instruction set never changes a result.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
-    !defined(FASTNTK_NATIVE)
-#define FASTNTK_ENTK_CLONES __attribute__((flatten, target_clones("avx512f", "fma", "default")))
-#else
-#define FASTNTK_ENTK_CLONES
-#endif
-
-FASTNTK_ENTK_CLONES static void entk_tile_f64(const EntkArgs<double>& g, const Tile& t, EntkWork<double>& w) {
-    entk_tile_impl(g, t, w);
+// The tile compiled for the CPU's instruction set (isa.hpp). The GEMM uses std::fma, which rounds
+// identically in every copy, so the instruction set never changes a result.
+template <class T>
+inline void entk_tile(const EntkArgs<T>& g, const Tile& t, EntkWork<T>& w) {
+    isa_dispatch([&](auto) { entk_tile_impl(g, t, w); });
 }
-FASTNTK_ENTK_CLONES static void entk_tile_f32(const EntkArgs<float>& g, const Tile& t, EntkWork<float>& w) {
-    entk_tile_impl(g, t, w);
-}
-inline void entk_tile(const EntkArgs<double>& g, const Tile& t, EntkWork<double>& w) { entk_tile_f64(g, t, w); }
-inline void entk_tile(const EntkArgs<float>& g, const Tile& t, EntkWork<float>& w) { entk_tile_f32(g, t, w); }
 
 // The whole (N1 × N2 × K) eNTK, or its upper triangle plus mirror when symmetric. False if interrupted.
 template <class T>

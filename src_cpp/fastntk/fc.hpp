@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "dual.hpp"
+#include "isa.hpp"
 #include "tiling.hpp"
 
 namespace fastntk {
@@ -78,11 +79,12 @@ void fc_point_pass(const FCParams<T>& p, const T* X, int64_t n, int64_t d, int64
     }
 }
 
-// S[i][j] = Σ_k A[i][k]·Bt[k][j] for an ni×nj block, Bt packed d×nj. Blocks of 8 rows × 128 bytes
-// columns stay in registers; every entry is accumulated by fma in the order k = 0..d-1.
-template <class T>
+// S[i][j] = Σ_k A[i][k]·Bt[k][j] for an ni×nj block, Bt packed d×nj. A block of RB rows × two
+// vectors of columns stays in registers (8 × 2 zmm of 32 registers with AVX-512, 6 × 2 of 16
+// otherwise); every entry is accumulated by fma in the order k = 0..d-1, whatever the block.
+template <int VB = 64, class T>
 inline void gemm_tile(const T* A, int64_t lda, const T* Bt, int64_t d, int ni, int nj, T* S) {
-    constexpr int RB = 8, CB = 128 / int(sizeof(T));
+    constexpr int RB = VB >= 64 ? 8 : 6, CB = 2 * VB / int(sizeof(T));
     int i = 0;
     for (; i + RB <= ni; i += RB) {
         int j = 0;
@@ -132,7 +134,7 @@ struct FCGramArgs {
 
 // One tile: GEMM, the chain of all layers row by row, then the stores (and mirrored stores).
 // `work` holds d·tile + 2·tile² + 8·tile elements.
-template <class T>
+template <int VB, class T>
 inline void fc_tile_impl(const FCGramArgs<T>& g, const Tile& t, T* work) {
     const int ni = int(t.i1 - t.i0), nj = int(t.j1 - t.j0);
     const FCParams<T>& p = g.p;
@@ -144,7 +146,7 @@ inline void fc_tile_impl(const FCGramArgs<T>& g, const Tile& t, T* work) {
         const T* xj = g.x2.data + (t.j0 + j) * g.x2.ld;
         for (int64_t k = 0; k < g.d; ++k) Bt[k * nj + j] = xj[k];
     }
-    gemm_tile(g.x1.data + t.i0 * g.x1.ld, g.x1.ld, Bt, g.d, ni, nj, S);
+    gemm_tile<VB>(g.x1.data + t.i0 * g.x1.ld, g.x1.ld, Bt, g.d, ni, nj, S);
     for (int i = 0; i < ni; ++i) {
         T* s = S + int64_t(i) * nj;
         T* h_row = H + int64_t(i) * nj;
@@ -161,44 +163,14 @@ inline void fc_tile_impl(const FCGramArgs<T>& g, const Tile& t, T* work) {
                            h_row, scratch);
         }
     }
-    const bool diagonal_tile = g.symmetric && t.i0 == t.j0;
-    for (int which = 0; which < 2; ++which) {
-        T* out = which == 0 ? g.nngp : g.ntk;
-        if (!out) continue;
-        const int64_t ld = which == 0 ? g.ld_nngp : g.ld_ntk;
-        const T* src = which == 0 ? S : H;
-        for (int i = 0; i < ni; ++i) {
-            const int j_begin = diagonal_tile ? i : 0;
-            std::memcpy(out + (t.i0 + i) * ld + t.j0 + j_begin, src + int64_t(i) * nj + j_begin,
-                        sizeof(T) * (nj - j_begin));
-        }
-        if (g.symmetric)  // mirror: out[j][i] = out[i][j], strictly below the diagonal
-            for (int j = 0; j < nj; ++j) {
-                T* row = out + (t.j0 + j) * ld + t.i0;
-                const int i_end = diagonal_tile ? j : ni;
-                for (int i = 0; i < i_end; ++i) row[i] = src[int64_t(i) * nj + j];
-            }
-    }
+    if (g.nngp) store_tile(S, t, g.nngp, g.ld_nngp, g.symmetric);
+    if (g.ntk) store_tile(H, t, g.ntk, g.ld_ntk, g.symmetric);
 }
 
-// Runtime ISA dispatch for the hot tile function (portable builds on x86-64 Linux with GCC).
-// `flatten` inlines the whole call tree into each clone, so all of it is compiled for that ISA;
-// clones are chosen by CPU features (not models, which virtual machines often hide).
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
-    !defined(FASTNTK_NATIVE)
-#define FASTNTK_TARGET_CLONES __attribute__((flatten, target_clones("avx512f", "fma", "default")))
-#else
-#define FASTNTK_TARGET_CLONES
-#endif
-
-FASTNTK_TARGET_CLONES static void fc_tile_f64(const FCGramArgs<double>& g, const Tile& t, double* w) {
-    fc_tile_impl(g, t, w);
+template <class T>
+inline void fc_tile(const FCGramArgs<T>& g, const Tile& t, T* work) {
+    isa_dispatch([&](auto vb) { fc_tile_impl<decltype(vb)::value>(g, t, work); });
 }
-FASTNTK_TARGET_CLONES static void fc_tile_f32(const FCGramArgs<float>& g, const Tile& t, float* w) {
-    fc_tile_impl(g, t, w);
-}
-inline void fc_tile(const FCGramArgs<double>& g, const Tile& t, double* w) { fc_tile_f64(g, t, w); }
-inline void fc_tile(const FCGramArgs<float>& g, const Tile& t, float* w) { fc_tile_f32(g, t, w); }
 
 // The Gram (or the upper-triangle-plus-mirror when symmetric). Returns false if interrupted.
 template <class T>

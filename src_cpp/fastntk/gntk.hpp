@@ -39,6 +39,7 @@
 #include <functional>
 #include <vector>
 
+#include "isa.hpp"
 #include "simd_math.hpp"
 #include "tiling.hpp"
 
@@ -501,25 +502,14 @@ inline std::vector<int64_t> graph_tiles(const GraphSet& B, int64_t tile_nodes) {
     return cut;
 }
 
-// Runtime ISA dispatch for the hot code (portable builds on x86-64 Linux with GCC). The clones name
-// ISA extensions, not "arch=" targets: GCC does not inline default-target helpers (acos_fast, the
-// loops above) into an "arch=" clone, which would leave every clone running the baseline code.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
-    !defined(FASTNTK_NATIVE)
-#define FASTNTK_GNTK_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), flatten))
-#else
-#define FASTNTK_GNTK_CLONES
-#endif
-
-FASTNTK_GNTK_CLONES static void gntk_unit_dispatch(const GNTKGramArgs& a, int64_t g, int64_t h0, int64_t h1,
-                                                     bool self, GNTKWork& w) {
-    gntk_unit(a, g, h0, h1, self, w);
+// The hot code compiled for the CPU's instruction set (isa.hpp).
+inline void gntk_unit_dispatch(const GNTKGramArgs& a, int64_t g, int64_t h0, int64_t h1, bool self, GNTKWork& w) {
+    isa_dispatch([&](auto) { gntk_unit(a, g, h0, h1, self, w); });
 }
-FASTNTK_GNTK_CLONES static void gntk_norms_dispatch(const GNTKParams& p, GraphSet& A, int64_t g,
-                                                      std::vector<double>& buf, std::vector<int32_t>& ia,
-                                                      std::vector<int32_t>& ib, std::vector<double>& pack,
-                                                      std::vector<int32_t>& iota) {
-    gntk_norms_one(p, A, g, buf, ia, ib, pack, iota);
+inline void gntk_norms_dispatch(const GNTKParams& p, GraphSet& A, int64_t g, std::vector<double>& buf,
+                                std::vector<int32_t>& ia, std::vector<int32_t>& ib, std::vector<double>& pack,
+                                std::vector<int32_t>& iota) {
+    isa_dispatch([&](auto) { gntk_norms_one(p, A, g, buf, ia, ib, pack, iota); });
 }
 
 // Per-graph pass over all graphs of A (fills A.norm / A.inv_norm and the level classes). Returns

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "fc.hpp"  // gemm_tile: register-blocked GEMM summing in a fixed order
+#include "isa.hpp"
 #include "tiling.hpp"
 
 namespace fastntk {
@@ -336,7 +337,7 @@ struct PinnGramArgs {
 // (3ni × 3nj) products of the g-streams and of the adjoint streams, combined entry by entry in a
 // fixed order (so a value never depends on the tile size), then stored and, for symmetric Grams,
 // mirrored. `work` holds pinn_tile_work elements.
-template <class T>
+template <int VB, class T>
 void pinn_tile(const PinnGramArgs<T>& g, const Tile& t, T* work) {
     const PinnNet<T>& net = *g.net;
     const int ni = int(t.i1 - t.i0), nj = int(t.j1 - t.j0);
@@ -354,7 +355,7 @@ void pinn_tile(const PinnGramArgs<T>& g, const Tile& t, T* work) {
             const T* B = g.s2->J[size_t(l)].data() + t.j0 * P;
             for (int c = 0; c < nj; ++c)
                 for (int64_t k = 0; k < P; ++k) Jt[k * nj + c] = B[c * P + k];
-            gemm_tile(g.s1->J[size_t(l)].data() + t.i0 * P, P, Jt, P, ni, nj, JJ);
+            gemm_tile<VB>(g.s1->J[size_t(l)].data() + t.i0 * P, P, Jt, P, ni, nj, JJ);
             for (int64_t e = 0; e < int64_t(ni) * nj; ++e) K[size_t(e)] += JJ[e];
             continue;
         }
@@ -364,7 +365,7 @@ void pinn_tile(const PinnGramArgs<T>& g, const Tile& t, T* work) {
             const T* B = (pass == 0 ? g.s2->G : g.s2->D)[size_t(l)].data() + 3 * t.j0 * d;
             for (int c = 0; c < rj; ++c)
                 for (int64_t k = 0; k < d; ++k) Bt[k * rj + c] = B[c * d + k];
-            gemm_tile(A, d, Bt, d, ri, rj, pass == 0 ? GG : DD);
+            gemm_tile<VB>(A, d, Bt, d, ri, rj, pass == 0 ? GG : DD);
         }
         const T a2 = net.alpha[size_t(l)] * net.alpha[size_t(l)], b2 = net.beta[size_t(l)] * net.beta[size_t(l)];
         for (int i = 0; i < ni; ++i)
@@ -378,26 +379,15 @@ void pinn_tile(const PinnGramArgs<T>& g, const Tile& t, T* work) {
                 K[size_t(i) * nj + j] += a2 * s + b2 * DD[int64_t(3 * i) * rj + 3 * j];
             }
     }
-    const bool diagonal_tile = g.symmetric && t.i0 == t.j0;
-    for (int i = 0; i < ni; ++i) {
-        const int j_begin = diagonal_tile ? i : 0;
-        std::memcpy(g.out + (t.i0 + i) * g.ld + t.j0 + j_begin, K.data() + size_t(i) * nj + j_begin,
-                    sizeof(T) * size_t(nj - j_begin));
-    }
-    if (g.symmetric)  // out[j][i] = out[i][j] strictly below the diagonal
-        for (int j = 0; j < nj; ++j) {
-            T* row = g.out + (t.j0 + j) * g.ld + t.i0;
-            const int i_end = diagonal_tile ? j : ni;
-            for (int i = 0; i < i_end; ++i) row[i] = K[size_t(i) * nj + j];
-        }
+    store_tile(K.data(), t, g.out, g.ld, g.symmetric);
 }
 
-// The float64 tile with fc.hpp's runtime ISA dispatch (gemm_tile's fma is a hardware instruction
-// only in the AVX2/AVX-512 clones).
-FASTNTK_TARGET_CLONES static void pinn_tile_f64(const PinnGramArgs<double>& g, const Tile& t, double* w) {
-    pinn_tile(g, t, w);
+// The tile compiled for the CPU's instruction set (isa.hpp; gemm_tile's fma is a hardware
+// instruction only with AVX2/AVX-512).
+template <class T>
+inline void pinn_tile_isa(const PinnGramArgs<T>& g, const Tile& t, T* w) {
+    isa_dispatch([&](auto vb) { pinn_tile<decltype(vb)::value>(g, t, w); });
 }
-inline void pinn_tile_isa(const PinnGramArgs<double>& g, const Tile& t, double* w) { pinn_tile_f64(g, t, w); }
 
 // The NTK Gram K(i, j) = ⟨∂v_i/∂θ, ∂v'_j/∂θ⟩ between the functionals (x1, op1) and (x2, op2),
 // written into out (n1 × n2, row stride ld). With `symmetric` (x2, op2 are x1, op1) only tiles on

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <vector>
 
@@ -27,6 +28,32 @@ inline std::vector<Tile> make_tiles(int64_t n1, int64_t n2, int64_t tile, bool u
         for (int64_t j0 = upper ? i0 : 0; j0 < n2; j0 += tile)
             tiles.push_back({i0, std::min(i0 + tile, n1), j0, std::min(j0 + tile, n2)});
     return tiles;
+}
+
+// Writes the ni×nj tile `src` (rows of nj) into `out` (row stride ld) at (t.i0, t.j0). With
+// `symmetric` it also writes the mirror out[j][i] = out[i][j] below the diagonal (a diagonal tile
+// stores only its upper triangle and mirrors the rest). The mirror is a transpose in 8×8 blocks:
+// the tile's columns are read from L1 and each output row gets a whole cache line at a time.
+template <class T>
+inline void store_tile(const T* src, const Tile& t, T* out, int64_t ld, bool symmetric) {
+    const int ni = int(t.i1 - t.i0), nj = int(t.j1 - t.j0);
+    const bool diagonal_tile = symmetric && t.i0 == t.j0;
+    for (int i = 0; i < ni; ++i) {
+        const int j_begin = diagonal_tile ? i : 0;
+        std::memcpy(out + (t.i0 + i) * ld + t.j0 + j_begin, src + int64_t(i) * nj + j_begin,
+                    sizeof(T) * size_t(nj - j_begin));
+    }
+    if (!symmetric) return;
+    constexpr int B = 8;
+    for (int j0 = 0; j0 < nj; j0 += B)
+        for (int i0 = 0; i0 < ni; i0 += B) {
+            if (diagonal_tile && i0 > j0) break;  // strictly below the diagonal only: i < j
+            for (int j = j0; j < std::min(j0 + B, nj); ++j) {
+                T* row = out + (t.j0 + j) * ld + t.i0;
+                const int i_end = std::min(i0 + B, diagonal_tile ? j : ni);
+                for (int i = i0; i < i_end; ++i) row[i] = src[int64_t(i) * nj + j];
+            }
+        }
 }
 
 inline int resolve_threads(int n_threads) {
