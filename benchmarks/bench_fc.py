@@ -121,10 +121,18 @@ def main():
         bench("neural-tangents erf f64", N1, act="erf", who="nt", repeats=3)
     bench("tanh (quadrature, order 16) f64", 1000, act="tanh", repeats=3)
     name = "fc.md" if not (args.sizes or args.quick) else "fc_partial.md"  # partial runs keep fc.md intact
-    write_table(rows, cores, have_nt, name)
+    write_table(rows, cores, have_nt, name, fastntk_isa())
 
 
-def write_table(rows, cores, have_nt, name="fc.md"):
+def fastntk_isa():
+    """The instruction set fastntk's hot loops run with here (isa.hpp), asked in a subprocess."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", "import fastntk; print(fastntk._core.isa())"], capture_output=True,
+                          text=True, env=env)
+    return proc.stdout.strip() or "unknown"
+
+
+def write_table(rows, cores, have_nt, name="fc.md", isa="unknown"):
     def find(label, N, who=None):
         for r in rows:
             if r["label"] == label and r["N"] == N and "median" in r:
@@ -132,7 +140,7 @@ def write_table(rows, cores, have_nt, name="fc.md"):
         return None
 
     lines = ["# Fully-connected NTK Gram: fastntk vs numpy vs neural-tangents", "",
-             f"Machine: {cores} cores ({os.uname().machine}); symmetric NTK Gram of N points, d = 64, depth 3 "
+             f"Machine: {cores} cores ({os.uname().machine}, fastntk ISA copy: {isa}); symmetric NTK Gram of N points, d = 64, depth 3 "
              "(3 hidden layers); median wall time in seconds; `extra RSS` is the peak resident memory the case "
              "added over the process's baseline (the output itself is N²·itemsize).",
              f"neural-tangents: {'0.6.5 on CPU (jax 0.4.23), jit, x64 for float64' if have_nt else 'not installed'}.",

@@ -79,11 +79,11 @@ void fc_point_pass(const FCParams<T>& p, const T* X, int64_t n, int64_t d, int64
     }
 }
 
-// S[i][j] = Σ_k A[i][k]·Bt[k][j] for an ni×nj block, Bt packed d×nj. A block of RB rows × two
+// S[i][j] = Σ_k A[i][k]·Bt[k][j] for an ni×nj block, Bt packed d×nj with row stride ldb. A block of RB rows × two
 // vectors of columns stays in registers (8 × 2 zmm of 32 registers with AVX-512, 6 × 2 of 16
 // otherwise); every entry is accumulated by fma in the order k = 0..d-1, whatever the block.
 template <int VB = 64, class T>
-inline void gemm_tile(const T* A, int64_t lda, const T* Bt, int64_t d, int ni, int nj, T* S) {
+inline void gemm_tile(const T* A, int64_t lda, const T* Bt, int64_t ldb, int64_t d, int ni, int nj, T* S) {
     constexpr int RB = VB >= 64 ? 8 : 6, CB = 2 * VB / int(sizeof(T));
     int i = 0;
     for (; i + RB <= ni; i += RB) {
@@ -91,7 +91,7 @@ inline void gemm_tile(const T* A, int64_t lda, const T* Bt, int64_t d, int ni, i
         for (; j + CB <= nj; j += CB) {
             T acc[RB][CB] = {};
             for (int64_t k = 0; k < d; ++k) {
-                const T* b = Bt + k * nj + j;
+                const T* b = Bt + k * ldb + j;
                 for (int r = 0; r < RB; ++r) {
                     const T x = A[(i + r) * lda + k];
 #pragma omp simd
@@ -104,7 +104,7 @@ inline void gemm_tile(const T* A, int64_t lda, const T* Bt, int64_t d, int ni, i
         for (; j < nj; ++j)
             for (int r = 0; r < RB; ++r) {
                 T s = T(0);
-                for (int64_t k = 0; k < d; ++k) s = std::fma(A[(i + r) * lda + k], Bt[k * nj + j], s);
+                for (int64_t k = 0; k < d; ++k) s = std::fma(A[(i + r) * lda + k], Bt[k * ldb + j], s);
                 S[(i + r) * nj + j] = s;
             }
     }
@@ -113,12 +113,16 @@ inline void gemm_tile(const T* A, int64_t lda, const T* Bt, int64_t d, int ni, i
         for (int j = 0; j < nj; ++j) s[j] = T(0);
         for (int64_t k = 0; k < d; ++k) {
             const T x = A[i * lda + k];
-            const T* b = Bt + k * nj;
+            const T* b = Bt + k * ldb;
 #pragma omp simd
             for (int j = 0; j < nj; ++j) s[j] = std::fma(x, b[j], s[j]);
         }
     }
 }
+
+// One cache line of elements: padding that breaks power-of-two row strides of packed blocks.
+template <class T>
+constexpr int64_t kLinePad = 64 / int64_t(sizeof(T));
 
 template <class T>
 struct FCGramArgs {
@@ -133,20 +137,23 @@ struct FCGramArgs {
 };
 
 // One tile: GEMM, the chain of all layers row by row, then the stores (and mirrored stores).
-// `work` holds d·tile + 2·tile² + 8·tile elements.
+// `work` holds d·(tile + kLinePad) + 2·tile² + 8·tile elements.
 template <int VB, class T>
 inline void fc_tile_impl(const FCGramArgs<T>& g, const Tile& t, T* work) {
     const int ni = int(t.i1 - t.i0), nj = int(t.j1 - t.j0);
     const FCParams<T>& p = g.p;
     T* Bt = work;
-    T* S = Bt + g.d * nj;
+    T* S = Bt + g.d * (nj + kLinePad<T>);
     T* H = S + int64_t(ni) * nj;
     T* scratch = H + int64_t(ni) * nj;
+    // Bt's rows are one cache line longer than nj: a power-of-two stride would map the column
+    // being packed (and the GEMM's k loop) onto a few L1 sets.
+    const int64_t ldb = nj + kLinePad<T>;
     for (int j = 0; j < nj; ++j) {
         const T* xj = g.x2.data + (t.j0 + j) * g.x2.ld;
-        for (int64_t k = 0; k < g.d; ++k) Bt[k * nj + j] = xj[k];
+        for (int64_t k = 0; k < g.d; ++k) Bt[k * ldb + j] = xj[k];
     }
-    gemm_tile<VB>(g.x1.data + t.i0 * g.x1.ld, g.x1.ld, Bt, g.d, ni, nj, S);
+    gemm_tile<VB>(g.x1.data + t.i0 * g.x1.ld, g.x1.ld, Bt, ldb, g.d, ni, nj, S);
     for (int i = 0; i < ni; ++i) {
         T* s = S + int64_t(i) * nj;
         T* h_row = H + int64_t(i) * nj;
@@ -177,7 +184,7 @@ template <class T>
 bool fc_gram(const FCGramArgs<T>& g, int64_t tile, int n_threads, const Poll& poll) {
     const std::vector<Tile> tiles = make_tiles(g.x1.n, g.x2.n, tile, g.symmetric);
     const int nt = resolve_threads(n_threads);
-    std::vector<std::vector<T>> work(nt, std::vector<T>(size_t(g.d * tile + 2 * tile * tile + 8 * tile)));
+    std::vector<std::vector<T>> work(nt, std::vector<T>(size_t(g.d * (tile + kLinePad<T>) + 2 * tile * tile + 8 * tile)));
     return parallel_for(int64_t(tiles.size()), nt,
                         [&](int64_t k, int tid) { fc_tile(g, tiles[size_t(k)], work[size_t(tid)].data()); },
                         poll);

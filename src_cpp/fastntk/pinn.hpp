@@ -88,7 +88,7 @@ inline int pinn_threads(int n_threads, int64_t work) {
 template <class T>
 inline void pinn_gemm(const T* A, int64_t lda, const T* Bt, int64_t d, int ni, int nj, T* S) {
     if (nj != 1) {
-        gemm_tile(A, lda, Bt, d, ni, nj, S);
+        gemm_tile(A, lda, Bt, nj, d, ni, nj, S);
         return;
     }
     for (int i = 0; i < ni; ++i) {
@@ -247,7 +247,7 @@ void pinn_parameter_gradient(const PinnNet<T>& net, PinnStreams<T>& st, const st
                 [&](int64_t task, int) {
                     const int64_t r0 = task * block, r1 = std::min(dout, r0 + block);
                     T* out = gW + r0 * din;
-                    gemm_tile(Dt + r0 * m, m, G, m, int(r1 - r0), int(din), out);
+                    gemm_tile(Dt + r0 * m, m, G, din, m, int(r1 - r0), int(din), out);
                     for (int64_t q = 0; q < (r1 - r0) * din; ++q) out[q] *= a;
                 },
                 nullptr);
@@ -355,7 +355,7 @@ void pinn_tile(const PinnGramArgs<T>& g, const Tile& t, T* work) {
             const T* B = g.s2->J[size_t(l)].data() + t.j0 * P;
             for (int c = 0; c < nj; ++c)
                 for (int64_t k = 0; k < P; ++k) Jt[k * nj + c] = B[c * P + k];
-            gemm_tile<VB>(g.s1->J[size_t(l)].data() + t.i0 * P, P, Jt, P, ni, nj, JJ);
+            gemm_tile<VB>(g.s1->J[size_t(l)].data() + t.i0 * P, P, Jt, nj, P, ni, nj, JJ);
             for (int64_t e = 0; e < int64_t(ni) * nj; ++e) K[size_t(e)] += JJ[e];
             continue;
         }
@@ -365,7 +365,7 @@ void pinn_tile(const PinnGramArgs<T>& g, const Tile& t, T* work) {
             const T* B = (pass == 0 ? g.s2->G : g.s2->D)[size_t(l)].data() + 3 * t.j0 * d;
             for (int c = 0; c < rj; ++c)
                 for (int64_t k = 0; k < d; ++k) Bt[k * rj + c] = B[c * d + k];
-            gemm_tile<VB>(A, d, Bt, d, ri, rj, pass == 0 ? GG : DD);
+            gemm_tile<VB>(A, d, Bt, rj, d, ri, rj, pass == 0 ? GG : DD);
         }
         const T a2 = net.alpha[size_t(l)] * net.alpha[size_t(l)], b2 = net.beta[size_t(l)] * net.beta[size_t(l)];
         for (int i = 0; i < ni; ++i)
