@@ -3,8 +3,10 @@
 Environment switches:
   FASTNTK_NATIVE=1   compile with -march=native (fastest on the build machine, not portable).
   FASTNTK_NO_OPENMP=1  force the serial build (also chosen automatically when OpenMP is missing).
-Without FASTNTK_NATIVE the core is built for the portable x86-64 baseline and the hot tile
-functions carry GCC target clones (AVX-512, AVX2+FMA, baseline) chosen at run time.
+Without FASTNTK_NATIVE the core is built for the portable x86-64 baseline and every hot tile
+function is compiled three times (AVX-512, AVX2+FMA, baseline), one chosen at run time
+(src_cpp/fastntk/isa.hpp). -fno-trapping-math lets GCC turn the guarded selects of the dual
+activations into vector blends without AVX-512 masking; it changes no result.
 """
 import glob
 import os

@@ -44,7 +44,7 @@ struct Points {
 
 // Inner product in the fixed order k = 0..d-1 with fused multiply-adds (the GEMM below sums in
 // the same order with the same operation, so that the diagonal of a Gram equals the per-point
-// pass to the bit). std::fma is one instruction in the AVX-512 / FMA clones and a correctly
+// pass to the bit). std::fma is one instruction in the AVX-512 / AVX2 copies (isa.hpp) and a correctly
 // rounded libm call elsewhere: the same result either way.
 template <class T>
 inline T dot_ordered(const T* x, const T* y, int64_t d) {
