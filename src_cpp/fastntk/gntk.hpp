@@ -154,29 +154,28 @@ inline void aggregate_left(const GraphSet& A, int64_t g, const LevelView& next, 
 }
 
 // S[:, d] = M P_Hᵀ for the columns d of graph H:  S[u][d] = Σ_w P_H[next.rep[d]][w] M[u][prev.id[w]]
-// (CSR order), M and S with their own row strides. M is transposed first, so that each sum runs on
-// 8 rows u at once in a register; each entry is still the same sum in the same order.
-// `scratch`: prev.count·(rows rounded up to 8) doubles.
+// (CSR order), M and S with their own row strides. M is transposed first, so that the sums of one
+// column d run as vector axpys over all rows u at once; each entry is still the same sum in the same
+// order. `scratch`: (prev.count + 1)·(rows rounded up to 8) doubles.
 inline void aggregate_right(const GraphSet& B, int64_t h, const LevelView& next, const LevelView& prev,
                             const double* M, int64_t ldm, double* S, int64_t lds, int64_t rows, double* scratch) {
     const int64_t base = B.node_off[h], stride = (rows + 7) / 8 * 8;
     double* Mt = scratch;  // prev.count × stride, padded with zeros
+    double* acc = Mt + prev.count * stride;  // the column being summed
     for (int64_t j = 0; j < prev.count; ++j)
         for (int64_t u = rows; u < stride; ++u) Mt[j * stride + u] = 0.0;
     for (int64_t u = 0; u < rows; ++u)
         for (int64_t j = 0; j < prev.count; ++j) Mt[j * stride + u] = M[u * ldm + j];
     for (int64_t d = 0; d < next.count; ++d) {
         const int64_t v = base + next.rep[d];
-        for (int64_t u0 = 0; u0 < rows; u0 += 8) {
-            double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            for (int64_t e = B.adj_ptr[v]; e < B.adj_ptr[v + 1]; ++e) {
-                const double q = B.adj_val[e];
-                const double* mt = Mt + int64_t(prev.id[B.adj_col[e]]) * stride + u0;
-                for (int k = 0; k < 8; ++k) acc[k] += q * mt[k];
-            }
-            const int64_t n = std::min<int64_t>(8, rows - u0);
-            for (int64_t k = 0; k < n; ++k) S[(u0 + k) * lds + d] = acc[k];
+        for (int64_t u = 0; u < stride; ++u) acc[u] = 0.0;
+        for (int64_t e = B.adj_ptr[v]; e < B.adj_ptr[v + 1]; ++e) {
+            const double q = B.adj_val[e];
+            const double* mt = Mt + int64_t(prev.id[B.adj_col[e]]) * stride;
+#pragma omp simd
+            for (int64_t u = 0; u < stride; ++u) acc[u] += q * mt[u];
         }
+        for (int64_t u = 0; u < rows; ++u) S[u * lds + d] = acc[u];
     }
 }
 
@@ -276,7 +275,7 @@ inline void gntk_norms_one(const GNTKParams& p, GraphSet& A, int64_t g, std::vec
                            std::vector<int32_t>& iota) {
     const int64_t n = A.nodes(g), base = A.node_off[g];
     const LevelView all = node_view(A, g, iota);
-    const int64_t need = 3 * n * n + (n + 7) * n;  // S, T, M and aggregate_right's scratch
+    const int64_t need = 3 * n * n + (n + 7) * (n + 1);  // S, T, M and aggregate_right's scratch
     if (buf.size() < size_t(need)) buf.resize(size_t(need));
     double *S = buf.data(), *T = S + n * n, *M = T + n * n, *scratch = M + n * n;
     first_aggregation(A, g, all, A, g, all, S, n, ia, ib, pack);
@@ -405,7 +404,7 @@ inline void gntk_unit(const GNTKGramArgs& a, int64_t g, int64_t h0, int64_t h1, 
     for (int64_t h = h0; h < h1; ++h) max_nodes = std::max(max_nodes, B.nodes(h));
     // buffers only grow (a shrinking resize followed by a growing one would zero-fill every unit)
     for (auto [buf, n] : {std::pair{&w.S, ng * max_width}, {&w.T, ng * max_width}, {&w.M, ng * max_width},
-                          {&w.scratch, (ng + 7) * max_nodes}, {&w.row_norm, 2 * R * ng},
+                          {&w.scratch, (ng + 7) * (max_nodes + 1)}, {&w.row_norm, 2 * R * ng},
                           {&w.col_norm, 2 * R * max_width}, {&w.col_sum, 2 * max_width}})
         if (buf->size() < size_t(n)) buf->resize(size_t(n));
     w.acc_nngp.assign(size_t(m), 0.0);
