@@ -160,20 +160,18 @@ inline void aggregate_left(const GraphSet& A, int64_t g, const LevelView& next, 
 inline void aggregate_right(const GraphSet& B, int64_t h, const LevelView& next, const LevelView& prev,
                             const double* M, int64_t ldm, double* S, int64_t lds, int64_t rows, double* scratch) {
     const int64_t base = B.node_off[h], stride = (rows + 7) / 8 * 8;
-    double* Mt = scratch;  // prev.count × stride, padded with zeros
+    double* Mt = scratch;  // prev.count × stride (rows start on 64-byte multiples of the scratch)
     double* acc = Mt + prev.count * stride;  // the column being summed
-    for (int64_t j = 0; j < prev.count; ++j)
-        for (int64_t u = rows; u < stride; ++u) Mt[j * stride + u] = 0.0;
     for (int64_t u = 0; u < rows; ++u)
         for (int64_t j = 0; j < prev.count; ++j) Mt[j * stride + u] = M[u * ldm + j];
     for (int64_t d = 0; d < next.count; ++d) {
         const int64_t v = base + next.rep[d];
-        for (int64_t u = 0; u < stride; ++u) acc[u] = 0.0;
+        for (int64_t u = 0; u < rows; ++u) acc[u] = 0.0;
         for (int64_t e = B.adj_ptr[v]; e < B.adj_ptr[v + 1]; ++e) {
             const double q = B.adj_val[e];
             const double* mt = Mt + int64_t(prev.id[B.adj_col[e]]) * stride;
 #pragma omp simd
-            for (int64_t u = 0; u < stride; ++u) acc[u] += q * mt[u];
+            for (int64_t u = 0; u < rows; ++u) acc[u] += q * mt[u];
         }
         for (int64_t u = 0; u < rows; ++u) S[u * lds + d] = acc[u];
     }
