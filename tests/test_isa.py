@@ -74,6 +74,18 @@ def test_the_best_copy_for_this_cpu_is_chosen():
     assert isa == expected, f"CPU flags allow {expected} but the {isa} copy runs"
 
 
+def test_unknown_isa_cap_warns_and_is_ignored():
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), FASTNTK_ISA="avx3")
+    code = "import fastntk; print(fastntk._core.isa())"
+    with tempfile.TemporaryDirectory() as cwd:
+        r = subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True, text=True, env=env,
+                           cwd=cwd)
+    assert r.returncode == 0, r.stderr
+    assert "FASTNTK_ISA='avx3'" in r.stderr and "ignored" in r.stderr
+    if "FASTNTK_ISA" not in os.environ:
+        assert r.stdout.strip() == fastntk._core.isa()
+
+
 def test_every_instruction_set_gives_the_same_bits(tmp_path):
     best = _run(None, str(tmp_path / "best.npz"))
     if best["isa"] == "native":
